@@ -1,0 +1,1 @@
+/* tm_admin: implementation pending */

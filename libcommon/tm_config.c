@@ -1,0 +1,1 @@
+/* tm_config: implementation pending */

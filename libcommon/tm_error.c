@@ -1,0 +1,1 @@
+/* tm_error: implementation pending */

@@ -1,0 +1,1 @@
+/* tm_json: implementation pending */

@@ -1,0 +1,1 @@
+/* tm_lifecycle: implementation pending */

@@ -1,0 +1,1 @@
+/* tm_log: implementation pending */

@@ -1,0 +1,1 @@
+/* tm_metrics: implementation pending */

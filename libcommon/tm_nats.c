@@ -1,0 +1,1 @@
+/* tm_nats: implementation pending */

@@ -1,0 +1,1 @@
+/* tm_pg: implementation pending */

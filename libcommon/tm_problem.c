@@ -1,0 +1,1 @@
+/* tm_problem: implementation pending */

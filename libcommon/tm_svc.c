@@ -1,0 +1,1 @@
+/* tm_svc: implementation pending */

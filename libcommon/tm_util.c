@@ -1,0 +1,1 @@
+/* tm_util: implementation pending */
