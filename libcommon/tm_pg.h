@@ -43,9 +43,12 @@ int tm_pg_exec_bin(tm_pg_t *pg, const char *name, int nparams, const char *const
                    char *sqlstate) TM_WUR;
 /* Plain SQL without params (BEGIN, COMMIT, ROLLBACK, SET ...). */
 int tm_pg_exec_sql(tm_pg_t *pg, const char *sql, char *sqlstate) TM_WUR;
+/* Transactions nest: the outermost begin/commit/rollback issue BEGIN/COMMIT/ROLLBACK, inner
+ * ones SAVEPOINT/RELEASE/ROLLBACK TO SAVEPOINT. tm_pg_txn_depth() tells the depth. */
 int tm_pg_begin(tm_pg_t *pg) TM_WUR;
 int tm_pg_commit(tm_pg_t *pg, char *sqlstate) TM_WUR;
 void tm_pg_rollback(tm_pg_t *pg);
+int tm_pg_txn_depth(const tm_pg_t *pg);
 
 /* Apply services/<svc>/migrations/NNN_name.sql files in dir, in numeric order, each in its
  * own transaction, under pg_advisory_lock(hash of schema), recording each in

@@ -65,7 +65,17 @@ typedef struct {
     tm_svc_handler_fn fn;
     bool raw_body;           /* do not parse the body as JSON */
     size_t max_body;         /* 0 -> 64 KiB; larger bodies get 413 */
+    bool idempotent;         /* mutation: honours Idempotency-Key (see below) */
 } tm_svc_route_t;
+
+/* Idempotency (routes with idempotent=true and a request carrying Idempotency-Key, for
+ * services with a schema): the harness opens a transaction, takes
+ * pg_try_advisory_xact_lock(user, key) (busy -> 409 "in flight"), looks the key up in
+ * <schema>.idempotency_keys (created by the harness): same request hash -> the stored reply
+ * is replayed with header Idempotent-Replayed: true; other hash -> 422. Otherwise the
+ * handler runs INSIDE that transaction (its tm_pg_begin/commit become savepoints), and a
+ * reply < 500 is stored with the key before the one COMMIT; a 5xx rolls everything back.
+ * Keys expire after 24 h. So a handler writes exactly as it would without a key. */
 
 typedef struct {
     const char *name;          /* "task": queue group and log svc */
