@@ -1,0 +1,1 @@
+/* tm_query: implementation pending */
