@@ -27,6 +27,10 @@ bool tm_log_enabled(tm_log_level_t level);
  * Values are JSON-escaped. */
 void tm_log_kv(tm_log_level_t level, const char *request_id, const char *msg,
                const char *const *kv);
+/* Like tm_log_kv with no kv pairs, plus one field `key` whose value is the raw JSON text
+ * `json` (the caller guarantees it is one valid JSON value), e.g. the config object. */
+void tm_log_json(tm_log_level_t level, const char *request_id, const char *msg,
+                 const char *key, const char *json);
 /* printf-style message, no extra fields. */
 void tm_logf(tm_log_level_t level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

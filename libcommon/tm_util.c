@@ -12,7 +12,7 @@
 
 static void oom(size_t n)
 {
-    /* stdio may itself need memory; a fixed message through fputs is the best effort. */
+    /* stderr is unbuffered, so this message needs no further allocation. */
     fprintf(stderr, "taskmesh: out of memory allocating %zu bytes, aborting\n", n);
     abort();
 }
