@@ -1,1 +1,1012 @@
-/* tm_svc: implementation pending */
+/* tm_svc: the service harness. NATS delivery threads only enqueue; worker threads each own
+ * a Postgres connection and run handlers; replies go back through the shared connection. */
+#include "tm_svc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "tm_admin.h"
+#include "tm_log.h"
+#include "tm_metrics.h"
+#include "tm_problem.h"
+#include "tm_util.h"
+
+#ifndef TM_VERSION
+#define TM_VERSION "0.0.0"
+#endif
+
+#define DEFAULT_MAX_BODY (64 * 1024)
+#define PG_BACKOFF_MIN_MS 100
+#define PG_BACKOFF_MAX_MS 5000
+#define MIGRATE_BACKOFF_MAX_MS 10000
+#define IDLE_TICK_MS 1000
+#define IDEM_PRUNE_EVERY_MS (10 * 60 * 1000)
+#define HDR_REPLAYED "Idempotent-Replayed"
+
+typedef struct {
+    natsMsg *msg;
+    const tm_svc_route_t *route;
+    int64_t enq_us;
+} item_t;
+
+typedef struct {
+    tm_svc_t *svc;
+    const tm_svc_route_t *route;
+    tm_histogram_t *latency;
+    tm_counter_t *dropped;
+} route_ctx_t;
+
+/* A reply in the form it travels: status, body bytes and headers (Content-Type included). */
+typedef struct {
+    int status;
+    char *body;
+    size_t len;
+    json_t *hdrs;
+} wire_t;
+
+struct tm_svc {
+    const tm_svc_config_t *cfg;
+    natsConnection *nc;
+    route_ctx_t *routes;
+    natsSubscription **subs;
+    natsSubscription *health_sub;
+    tm_admin_t *admin;
+    tm_svc_worker_t *workers;
+    pthread_t *threads;
+    int nthreads;
+    tm_pg_stmt_t *stmts; /* cfg->stmts + the harness's own */
+    size_t nstmts;
+    pthread_t migrate_thread;
+    bool migrate_running;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;  /* queue non-empty or stopping */
+    pthread_cond_t cv_state; /* idle, worker init done, stopping */
+    item_t *queue;
+    size_t qcap, qhead, qlen;
+    int inflight;
+    int init_done;
+    bool init_failed;
+    bool accepting; /* false once draining: new messages get 503 */
+    bool stopping;
+
+    atomic_bool draining;
+    atomic_bool migrated;
+    atomic_int pg_up_workers;
+    int64_t start_ms;
+
+    tm_gauge_t *queue_depth;
+    tm_gauge_t *pg_up;
+    tm_counter_t *rejected_full;
+    tm_counter_t *rejected_draining;
+};
+
+typedef struct {
+    tm_svc_worker_t *w;
+    bool pg_up;
+    int64_t next_pg_try_ms;
+    int64_t pg_backoff_ms;
+    int64_t next_prune_ms;
+} worker_state_t;
+
+/* Harness statements, prepared next to the service's own on every worker connection. */
+static const tm_pg_stmt_t harness_stmts[] = {
+    {"tm_svc_idem_lock", "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))", 2},
+    {"tm_svc_idem_expire",
+     "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2"
+     " AND created_at <= now() - interval '24 hours'", 2},
+    {"tm_svc_idem_get",
+     "SELECT request_hash, status, headers::text, body FROM idempotency_keys"
+     " WHERE user_id = $1 AND key = $2", 2},
+    {"tm_svc_idem_put",
+     "INSERT INTO idempotency_keys (user_id, key, request_hash, status, headers, body)"
+     " VALUES ($1, $2, $3, $4::integer, $5::jsonb, $6::bytea)", 6},
+    {"tm_svc_idem_prune",
+     "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys"
+     " WHERE created_at < now() - interval '24 hours' LIMIT 1000)", 0},
+};
+#define NHARNESS_STMTS (sizeof harness_stmts / sizeof harness_stmts[0])
+
+/* ---- reply helpers (public) ---- */
+
+static void clear_body(tm_svc_reply_t *rep)
+{
+    json_decref(rep->json);
+    rep->json = NULL;
+    free(rep->raw);
+    rep->raw = NULL;
+    rep->raw_len = 0;
+}
+
+static void reply_reset(tm_svc_reply_t *rep)
+{
+    clear_body(rep);
+    for (int i = 0; i < rep->nheaders; i++) {
+        free(rep->headers[i].name);
+        free(rep->headers[i].value);
+    }
+    memset(rep, 0, sizeof *rep);
+}
+
+void tm_svc_reply_json(tm_svc_reply_t *rep, int status, json_t *body)
+{
+    clear_body(rep);
+    rep->status = status;
+    rep->json = body;
+}
+
+void tm_svc_reply_problem(tm_svc_reply_t *rep, const tm_svc_req_t *req, int status,
+                          const char *slug, const char *fmt, ...)
+{
+    char detail[512];
+    detail[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof detail, fmt, ap);
+        va_end(ap);
+    }
+    const char *rid = req && req->call.request_id[0] ? req->call.request_id : NULL;
+    tm_svc_reply_json(rep, status, tm_problem_new(status, slug, detail[0] ? detail : NULL, rid));
+}
+
+void tm_svc_reply_invalid(tm_svc_reply_t *rep, const tm_svc_req_t *req,
+                          const tm_json_errors_t *errs)
+{
+    const char *rid = req && req->call.request_id[0] ? req->call.request_id : NULL;
+    tm_svc_reply_json(rep, 400, tm_problem_from_errors(400, errs, rid));
+}
+
+void tm_svc_reply_header(tm_svc_reply_t *rep, const char *name, const char *value)
+{
+    for (int i = 0; i < rep->nheaders; i++) {
+        if (strcasecmp(rep->headers[i].name, name) == 0) {
+            free(rep->headers[i].value);
+            rep->headers[i].value = tm_xstrdup(value);
+            return;
+        }
+    }
+    if (rep->nheaders >= TM_SVC_MAX_REPLY_HEADERS) {
+        TM_WARN("svc: reply header %s dropped (more than %d)", name, TM_SVC_MAX_REPLY_HEADERS);
+        return;
+    }
+    rep->headers[rep->nheaders].name = tm_xstrdup(name);
+    rep->headers[rep->nheaders].value = tm_xstrdup(value);
+    rep->nheaders++;
+}
+
+int tm_svc_check_body(const tm_svc_req_t *req, tm_svc_reply_t *rep,
+                      const tm_json_field_t *fields, size_t n)
+{
+    tm_json_errors_t errs;
+    memset(&errs, 0, sizeof errs);
+    json_t *empty = req->json ? NULL : json_object();
+    int rc = tm_json_check(req->json ? req->json : empty, fields, n, &errs);
+    json_decref(empty);
+    if (rc == TM_OK)
+        return TM_OK;
+    tm_svc_reply_invalid(rep, req, &errs);
+    return TM_ERR_INVALID;
+}
+
+natsConnection *tm_svc_nats(tm_svc_t *svc)
+{
+    return svc ? svc->nc : NULL;
+}
+
+const tm_svc_config_t *tm_svc_config(tm_svc_t *svc)
+{
+    return svc ? svc->cfg : NULL;
+}
+
+/* ---- sending ---- */
+
+static void wire_dispose(wire_t *w)
+{
+    free(w->body);
+    json_decref(w->hdrs);
+    memset(w, 0, sizeof *w);
+}
+
+/* Moves rep's body into w and computes the headers that go on the wire. */
+static void to_wire(tm_svc_reply_t *rep, wire_t *w)
+{
+    memset(w, 0, sizeof *w);
+    w->status = rep->status > 0 ? rep->status : 200;
+    w->hdrs = json_object();
+    const char *ctype = NULL;
+    if (rep->json) {
+        w->body = tm_json_dumps(rep->json, &w->len);
+        ctype = w->status >= 400 ? TM_PROBLEM_MEDIA_TYPE : "application/json";
+    } else if (rep->raw) {
+        w->body = rep->raw;
+        w->len = rep->raw_len;
+        rep->raw = NULL;
+        ctype = "application/octet-stream";
+    }
+    if (ctype)
+        json_object_set_new(w->hdrs, TM_HDR_CONTENT_TYPE, json_string(ctype));
+    for (int i = 0; i < rep->nheaders; i++)
+        json_object_set_new(w->hdrs, rep->headers[i].name, json_string(rep->headers[i].value));
+}
+
+static void send_wire(tm_svc_t *svc, natsMsg *req, const wire_t *w, const char *request_id)
+{
+    const char *to = natsMsg_GetReply(req);
+    if (!to || !*to)
+        return;
+    if (w->len > INT32_MAX)
+        return;
+    natsMsg *out = NULL;
+    natsStatus s = natsMsg_Create(&out, to, NULL, w->body, (int)w->len);
+    char st[16];
+    snprintf(st, sizeof st, "%d", w->status);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(out, TM_HDR_STATUS, st);
+    if (s == NATS_OK && request_id && *request_id)
+        s = natsMsgHeader_Set(out, TM_HDR_REQUEST_ID, request_id);
+    const char *name;
+    json_t *val;
+    json_object_foreach(w->hdrs, name, val) {
+        if (s == NATS_OK && json_is_string(val))
+            s = natsMsgHeader_Set(out, name, json_string_value(val));
+    }
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(svc->nc, out);
+    if (s != NATS_OK)
+        TM_WARN("svc: reply not sent: %s", natsStatus_GetText(s));
+    natsMsg_Destroy(out);
+}
+
+/* A problem reply sent straight from a NATS thread (queue full, draining). */
+static void send_problem_now(tm_svc_t *svc, natsMsg *msg, int status, const char *detail)
+{
+    tm_call_t call;
+    tm_nats_get_call_headers(msg, &call);
+    tm_svc_reply_t rep;
+    memset(&rep, 0, sizeof rep);
+    tm_svc_reply_json(&rep, status,
+                      tm_problem_new(status, NULL, detail,
+                                     call.request_id[0] ? call.request_id : NULL));
+    if (status == 503)
+        tm_svc_reply_header(&rep, "Retry-After", "1");
+    wire_t w;
+    to_wire(&rep, &w);
+    send_wire(svc, msg, &w, call.request_id);
+    wire_dispose(&w);
+    reply_reset(&rep);
+}
+
+/* ---- NATS side: enqueue only ---- */
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    route_ctx_t *rc = closure;
+    tm_svc_t *svc = rc->svc;
+    pthread_mutex_lock(&svc->mu);
+    bool ok = svc->accepting && svc->qlen < svc->qcap;
+    bool full = svc->accepting && !ok;
+    if (ok) {
+        item_t *it = &svc->queue[(svc->qhead + svc->qlen) % svc->qcap];
+        it->msg = msg;
+        it->route = rc->route;
+        it->enq_us = tm_now_us();
+        svc->qlen++;
+        tm_gauge_set(svc->queue_depth, (int64_t)svc->qlen);
+        pthread_cond_signal(&svc->cv_work);
+    }
+    pthread_mutex_unlock(&svc->mu);
+    if (ok)
+        return;
+    tm_counter_add(full ? svc->rejected_full : svc->rejected_draining, 1);
+    send_problem_now(svc, msg, 503, full ? "server busy, retry later" : "shutting down");
+    natsMsg_Destroy(msg);
+}
+
+static bool nats_up(tm_svc_t *svc)
+{
+    return svc->nc && natsConnection_Status(svc->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+static bool pg_ok(tm_svc_t *svc)
+{
+    return !svc->cfg->pg_conninfo || atomic_load(&svc->pg_up_workers) > 0;
+}
+
+static bool migrations_ok(tm_svc_t *svc)
+{
+    return !svc->cfg->pg_conninfo || atomic_load(&svc->migrated);
+}
+
+static void on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    tm_svc_t *svc = closure;
+    pthread_mutex_lock(&svc->mu);
+    size_t queued = svc->qlen;
+    int inflight = svc->inflight;
+    pthread_mutex_unlock(&svc->mu);
+    json_t *o = json_pack("{s:s,s:s,s:I,s:b,s:b,s:b,s:i,s:I,s:i}", "service", svc->cfg->name,
+                          "version", TM_VERSION, "uptime_s",
+                          (json_int_t)((tm_now_ms() - svc->start_ms) / 1000), "nats",
+                          nats_up(svc), "postgres", pg_ok(svc), "migrations", migrations_ok(svc),
+                          "workers", svc->cfg->workers, "queued", (json_int_t)queued,
+                          "inflight", inflight);
+    if (svc->cfg->health_extra)
+        svc->cfg->health_extra(o, svc->cfg->arg);
+    tm_svc_reply_t rep;
+    memset(&rep, 0, sizeof rep);
+    tm_svc_reply_json(&rep, 200, o);
+    wire_t w;
+    to_wire(&rep, &w);
+    send_wire(svc, msg, &w, NULL);
+    wire_dispose(&w);
+    reply_reset(&rep);
+    natsMsg_Destroy(msg);
+}
+
+static bool ready_fn(void *ctx, json_t *checks)
+{
+    tm_svc_t *svc = ctx;
+    bool n = nats_up(svc), p = pg_ok(svc), m = migrations_ok(svc);
+    bool d = atomic_load(&svc->draining);
+    json_object_set_new(checks, "nats", json_boolean(n));
+    json_object_set_new(checks, "postgres", json_boolean(p));
+    json_object_set_new(checks, "migrations", json_boolean(m));
+    json_object_set_new(checks, "draining", json_boolean(d));
+    return n && p && m && !d;
+}
+
+/* ---- Postgres availability ---- */
+
+static void set_pg_state(worker_state_t *ws, bool up)
+{
+    if (ws->pg_up == up)
+        return;
+    ws->pg_up = up;
+    tm_svc_t *svc = ws->w->svc;
+    int now = atomic_fetch_add(&svc->pg_up_workers, up ? 1 : -1) + (up ? 1 : -1);
+    tm_gauge_set(svc->pg_up, now > 0 ? 1 : 0);
+}
+
+/* Connects if needed, at most once per backoff step. */
+static bool worker_pg_ready(worker_state_t *ws)
+{
+    tm_pg_t *pg = ws->w->pg;
+    if (!pg)
+        return true;
+    if (tm_pg_is_up(pg)) {
+        set_pg_state(ws, true);
+        return true;
+    }
+    int64_t now = tm_now_ms();
+    if (now < ws->next_pg_try_ms) {
+        set_pg_state(ws, false);
+        return false;
+    }
+    bool up = tm_pg_ensure(pg) == TM_OK;
+    set_pg_state(ws, up);
+    if (up) {
+        ws->pg_backoff_ms = PG_BACKOFF_MIN_MS;
+        return true;
+    }
+    ws->next_pg_try_ms = now + ws->pg_backoff_ms;
+    ws->pg_backoff_ms = ws->pg_backoff_ms * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS
+                                                                 : ws->pg_backoff_ms * 2;
+    return false;
+}
+
+static void maybe_prune(worker_state_t *ws)
+{
+    if (!ws->w->pg || ws->w->index != 0 || !ws->pg_up || tm_now_ms() < ws->next_prune_ms)
+        return;
+    ws->next_prune_ms = tm_now_ms() + IDEM_PRUNE_EVERY_MS;
+    if (tm_pg_exec(ws->w->pg, "tm_svc_idem_prune", 0, NULL, NULL, NULL) != TM_OK)
+        TM_WARN("svc: pruning expired idempotency keys failed");
+}
+
+
+/* ---- one request ---- */
+
+static void count_request(route_ctx_t *rc, int status, int64_t start_us)
+{
+    char subj[256], labels[320];
+    tm_metrics_escape(rc->route->subject, subj, sizeof subj);
+    snprintf(labels, sizeof labels, "subject=\"%s\",status=\"%d\"", subj, status);
+    tm_counter_add(tm_metrics_counter("tm_svc_requests_total", "Requests handled by subject and status",
+                                      labels), 1);
+    tm_histogram_observe(rc->latency, (double)(tm_now_us() - start_us) / 1e6);
+}
+
+static route_ctx_t *route_ctx_of(tm_svc_t *svc, const tm_svc_route_t *route)
+{
+    return &svc->routes[route - svc->cfg->routes];
+}
+
+/* Unwinds whatever a handler left open so the next request starts clean. */
+static void unwind_txn(tm_pg_t *pg, int keep_depth, const char *subject)
+{
+    if (!pg || tm_pg_txn_depth(pg) <= keep_depth)
+        return;
+    TM_WARN("svc: handler for %s left a transaction open; rolled back", subject);
+    while (tm_pg_txn_depth(pg) > keep_depth)
+        tm_pg_rollback(pg);
+}
+
+static void run_handler(tm_svc_worker_t *w, const tm_svc_route_t *route, const tm_svc_req_t *req,
+                        tm_svc_reply_t *rep, int keep_depth)
+{
+    int rc = route->fn(w, req, rep);
+    unwind_txn(w->pg, keep_depth, route->subject);
+    if (rc >= 0)
+        return;
+    /* A handler that filled an error reply and then returned the error keeps its reply. */
+    if (rep->status >= 400 && rep->json)
+        return;
+    int status = tm_problem_status_for(rc);
+    reply_reset(rep);
+    if (status >= 500)
+        TM_WARN("svc: %s failed: %s", route->subject, tm_strerror(rc));
+    tm_svc_reply_problem(rep, req, status, NULL, status >= 500 ? NULL : "%s", tm_strerror(rc));
+}
+
+static char *request_hash(const tm_svc_req_t *req, char out[65])
+{
+    size_t sl = strlen(req->subject), n;
+    if (!tm_size_add(sl + 1, req->body_len, &n))
+        return NULL;
+    char *buf = tm_xmalloc(n > 0 ? n : 1);
+    memcpy(buf, req->subject, sl + 1);
+    if (req->body_len)
+        memcpy(buf + sl + 1, req->body, req->body_len);
+    tm_sha256_hex(buf, n, out);
+    free(buf);
+    return out;
+}
+
+/* Fills rep with the stored answer; the caller adds Idempotent-Replayed. */
+static void replay_stored(PGresult *r, tm_svc_reply_t *rep)
+{
+    reply_reset(rep);
+    rep->status = atoi(PQgetvalue(r, 0, 1));
+    json_t *h = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
+    const char *name;
+    json_t *val;
+    json_object_foreach(h, name, val) {
+        if (json_is_string(val))
+            tm_svc_reply_header(rep, name, json_string_value(val));
+    }
+    json_decref(h);
+    size_t len = 0;
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 3), &len);
+    rep->raw = tm_xmalloc(len > 0 ? len : 1);
+    if (raw && len)
+        memcpy(rep->raw, raw, len);
+    rep->raw_len = raw ? len : 0;
+    PQfreemem(raw);
+}
+
+/* Looks the key up inside the open transaction: 1 = replayed/answered, 0 = run handler. */
+static int idem_lookup(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *hash,
+                       tm_svc_reply_t *rep)
+{
+    const char *p[] = {req->call.user_id, req->call.idem_key};
+    PGresult *r = NULL;
+    if (tm_pg_exec(w->pg, "tm_svc_idem_lock", 2, p, &r, NULL) != TM_OK)
+        return -1;
+    bool locked = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!locked) {
+        tm_svc_reply_problem(rep, req, 409, "idempotency-in-flight",
+                             "a request with this Idempotency-Key is still in progress");
+        return 1;
+    }
+    if (tm_pg_exec(w->pg, "tm_svc_idem_expire", 2, p, NULL, NULL) != TM_OK ||
+        tm_pg_exec(w->pg, "tm_svc_idem_get", 2, p, &r, NULL) != TM_OK)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found && strcmp(PQgetvalue(r, 0, 0), hash) == 0) {
+        replay_stored(r, rep);
+        tm_svc_reply_header(rep, HDR_REPLAYED, "true");
+    } else if (found) {
+        tm_svc_reply_problem(rep, req, 422, "idempotency-key-reuse",
+                             "this Idempotency-Key was used with a different request");
+    }
+    PQclear(r);
+    return found;
+}
+
+static int idem_store(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *hash,
+                      const wire_t *wire)
+{
+    char st[16];
+    snprintf(st, sizeof st, "%d", wire->status);
+    char *hdrs = json_dumps(wire->hdrs, JSON_COMPACT);
+    if (!hdrs || wire->len > INT32_MAX) {
+        free(hdrs);
+        return TM_ERR_INTERNAL;
+    }
+    const char *p[] = {req->call.user_id, req->call.idem_key, hash, st, hdrs,
+                       wire->body ? wire->body : ""};
+    int lengths[] = {0, 0, 0, 0, 0, (int)wire->len};
+    int formats[] = {0, 0, 0, 0, 0, 1};
+    int rc = tm_pg_exec_bin(w->pg, "tm_svc_idem_put", 6, p, lengths, formats, 0, NULL, NULL);
+    free(hdrs);
+    return rc;
+}
+
+/* The handler runs inside one transaction with the key: a reply < 500 commits with it. */
+static void run_idempotent(tm_svc_worker_t *w, const tm_svc_route_t *route,
+                           const tm_svc_req_t *req, tm_svc_reply_t *rep, wire_t *wire)
+{
+    char hash[65];
+    if (!request_hash(req, hash) || tm_pg_begin(w->pg) != TM_OK)
+        goto unavailable;
+    int found = idem_lookup(w, req, hash, rep);
+    if (found != 0) {
+        tm_pg_rollback(w->pg);
+        if (found < 0)
+            goto unavailable;
+        to_wire(rep, wire);
+        return;
+    }
+    run_handler(w, route, req, rep, 1);
+    to_wire(rep, wire);
+    if (wire->status >= 500) {
+        tm_pg_rollback(w->pg);
+        return;
+    }
+    if (idem_store(w, req, hash, wire) != TM_OK || tm_pg_commit(w->pg, NULL) != TM_OK) {
+        tm_pg_rollback(w->pg);
+        wire_dispose(wire);
+        goto unavailable;
+    }
+    return;
+unavailable:
+    unwind_txn(w->pg, 0, route->subject);
+    reply_reset(rep);
+    tm_svc_reply_problem(rep, req, 503, NULL, "storage unavailable, retry later");
+    to_wire(rep, wire);
+}
+
+static bool fill_request(const item_t *it, tm_svc_req_t *req)
+{
+    memset(req, 0, sizeof *req);
+    req->msg = it->msg;
+    req->subject = it->route->subject;
+    req->body = natsMsg_GetData(it->msg);
+    int len = natsMsg_GetDataLength(it->msg);
+    req->body_len = len > 0 ? (size_t)len : 0;
+    if (!req->body)
+        req->body = "";
+    tm_nats_get_call_headers(it->msg, &req->call);
+    return !(req->call.deadline_ms > 0 && tm_wall_ms() > req->call.deadline_ms);
+}
+
+/* Answers what can be answered without the handler; false when rep is filled. */
+static bool admit(worker_state_t *ws, const tm_svc_route_t *route, tm_svc_req_t *req,
+                  tm_svc_reply_t *rep)
+{
+    tm_svc_t *svc = ws->w->svc;
+    size_t max = route->max_body ? route->max_body : DEFAULT_MAX_BODY;
+    if (req->body_len > max) {
+        tm_svc_reply_problem(rep, req, 413, NULL, "body larger than %zu bytes", max);
+        return false;
+    }
+    if (svc->cfg->pg_conninfo && (!atomic_load(&svc->migrated) || !worker_pg_ready(ws))) {
+        tm_svc_reply_problem(rep, req, 503, NULL, "storage unavailable, retry later");
+        tm_svc_reply_header(rep, "Retry-After", "1");
+        return false;
+    }
+    if (route->raw_body || req->body_len == 0)
+        return true;
+    tm_json_errors_t errs;
+    memset(&errs, 0, sizeof errs);
+    tm_json_limits_t lim = {.max_bytes = max};
+    if (tm_json_parse(req->body, req->body_len, &lim, &req->json, &errs) != TM_OK) {
+        tm_svc_reply_invalid(rep, req, &errs);
+        return false;
+    }
+    return true;
+}
+
+static void process(worker_state_t *ws, item_t *it)
+{
+    tm_svc_worker_t *w = ws->w;
+    route_ctx_t *rc = route_ctx_of(w->svc, it->route);
+    tm_svc_req_t req;
+    if (!fill_request(it, &req)) {
+        tm_counter_add(rc->dropped, 1);
+        TM_DEBUG("svc: %s dropped, deadline passed", it->route->subject);
+        natsMsg_Destroy(it->msg);
+        return;
+    }
+    tm_svc_reply_t rep;
+    memset(&rep, 0, sizeof rep);
+    wire_t wire;
+    memset(&wire, 0, sizeof wire);
+    if (!admit(ws, it->route, &req, &rep))
+        to_wire(&rep, &wire);
+    else if (it->route->idempotent && req.call.idem_key[0] && w->pg)
+        run_idempotent(w, it->route, &req, &rep, &wire);
+    else {
+        run_handler(w, it->route, &req, &rep, 0);
+        to_wire(&rep, &wire);
+    }
+    send_wire(w->svc, it->msg, &wire, req.call.request_id);
+    count_request(rc, wire.status, it->enq_us);
+    wire_dispose(&wire);
+    reply_reset(&rep);
+    json_decref(req.json);
+    natsMsg_Destroy(it->msg);
+}
+
+/* ---- workers ---- */
+
+static bool next_item(tm_svc_t *svc, worker_state_t *ws, item_t *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    while (svc->qlen == 0 && !svc->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += IDLE_TICK_MS / 1000;
+        if (pthread_cond_timedwait(&svc->cv_work, &svc->mu, &ts) == ETIMEDOUT) {
+            pthread_mutex_unlock(&svc->mu);
+            (void)worker_pg_ready(ws);
+            maybe_prune(ws);
+            pthread_mutex_lock(&svc->mu);
+        }
+    }
+    bool got = !svc->stopping && svc->qlen > 0;
+    if (got) {
+        *out = svc->queue[svc->qhead];
+        svc->qhead = (svc->qhead + 1) % svc->qcap;
+        svc->qlen--;
+        svc->inflight++;
+        tm_gauge_set(svc->queue_depth, (int64_t)svc->qlen);
+    }
+    pthread_mutex_unlock(&svc->mu);
+    return got;
+}
+
+static void item_done(tm_svc_t *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->inflight--;
+    if (svc->qlen == 0 && svc->inflight == 0)
+        pthread_cond_broadcast(&svc->cv_state);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+static void report_init(tm_svc_t *svc, bool ok)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->init_done++;
+    if (!ok)
+        svc->init_failed = true;
+    pthread_cond_broadcast(&svc->cv_state);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    tm_svc_worker_t *w = arg;
+    tm_svc_t *svc = w->svc;
+    const tm_svc_config_t *cfg = svc->cfg;
+    worker_state_t ws = {.w = w, .pg_backoff_ms = PG_BACKOFF_MIN_MS};
+    if (cfg->pg_conninfo)
+        w->pg = tm_pg_new(cfg->pg_conninfo, cfg->schema, svc->stmts, svc->nstmts);
+    (void)worker_pg_ready(&ws);
+    bool ok = !cfg->worker_init || cfg->worker_init(w, cfg->arg) == TM_OK;
+    report_init(svc, ok);
+    item_t it;
+    while (ok && next_item(svc, &ws, &it)) {
+        process(&ws, &it);
+        item_done(svc);
+    }
+    if (ok && cfg->worker_dispose)
+        cfg->worker_dispose(w, cfg->arg);
+    set_pg_state(&ws, false);
+    tm_pg_free(w->pg);
+    w->pg = NULL;
+    return NULL;
+}
+
+/* ---- migrations ---- */
+
+static int sleep_unless_stopping(tm_svc_t *svc, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&svc->mu);
+    while (!svc->stopping && pthread_cond_timedwait(&svc->cv_state, &svc->mu, &ts) != ETIMEDOUT) {
+    }
+    bool stop = svc->stopping;
+    pthread_mutex_unlock(&svc->mu);
+    return stop ? -1 : 0;
+}
+
+static bool migrate_once(tm_svc_t *svc)
+{
+    int applied = 0;
+    const tm_svc_config_t *cfg = svc->cfg;
+    int rc = tm_pg_migrate(cfg->pg_conninfo, cfg->schema, cfg->migrations_dir, &applied);
+    if (rc != TM_OK) {
+        TM_WARN("svc: migrations not applied yet: %s", tm_strerror(rc));
+        return false;
+    }
+    TM_INFO("svc: schema %s up to date (%d migration(s) applied now)", cfg->schema, applied);
+    atomic_store(&svc->migrated, true);
+    return true;
+}
+
+static void *migrate_main(void *arg)
+{
+    tm_svc_t *svc = arg;
+    int64_t backoff = 500;
+    while (!migrate_once(svc)) {
+        if (sleep_unless_stopping(svc, backoff) != 0)
+            break;
+        backoff = backoff * 2 > MIGRATE_BACKOFF_MAX_MS ? MIGRATE_BACKOFF_MAX_MS : backoff * 2;
+    }
+    return NULL;
+}
+
+/* ---- start / stop ---- */
+
+static bool config_ok(const tm_svc_config_t *cfg)
+{
+    const char *why = NULL;
+    if (!cfg->name || !cfg->nats_url)
+        why = "name and nats_url are required";
+    else if (cfg->workers < 1)
+        why = "workers must be >= 1";
+    else if (cfg->queue_cap < 1)
+        why = "queue_cap must be >= 1";
+    else if (cfg->pg_conninfo && (!cfg->schema || !*cfg->schema))
+        why = "a schema is required with Postgres";
+    for (size_t i = 0; !why && i < cfg->nroutes; i++)
+        if (!cfg->routes[i].subject || !cfg->routes[i].fn)
+            why = "every route needs a subject and a handler";
+    if (why)
+        TM_ERROR("svc: bad harness configuration: %s", why);
+    return why == NULL;
+}
+
+static void init_metrics(tm_svc_t *svc)
+{
+    svc->queue_depth = tm_metrics_gauge("tm_svc_queue_depth", "Requests waiting for a worker", NULL);
+    svc->pg_up = tm_metrics_gauge("tm_pg_up", "1 while a worker has a Postgres connection", NULL);
+    svc->rejected_full = tm_metrics_counter("tm_svc_rejected_total", "Requests refused with 503",
+                                            "reason=\"queue_full\"");
+    svc->rejected_draining = tm_metrics_counter("tm_svc_rejected_total",
+                                                "Requests refused with 503", "reason=\"draining\"");
+    svc->routes = tm_xcalloc(svc->cfg->nroutes + 1, sizeof *svc->routes);
+    for (size_t i = 0; i < svc->cfg->nroutes; i++) {
+        char subj[256], labels[300];
+        tm_metrics_escape(svc->cfg->routes[i].subject, subj, sizeof subj);
+        snprintf(labels, sizeof labels, "subject=\"%s\"", subj);
+        svc->routes[i].svc = svc;
+        svc->routes[i].route = &svc->cfg->routes[i];
+        svc->routes[i].latency = tm_metrics_histogram(
+            "tm_svc_request_seconds", "Time from enqueue to reply", labels, NULL, 0);
+        svc->routes[i].dropped = tm_metrics_counter(
+            "tm_svc_deadline_dropped_total", "Requests dropped because Tm-Deadline passed", labels);
+    }
+}
+
+static tm_svc_t *svc_new(const tm_svc_config_t *cfg)
+{
+    tm_svc_t *svc = tm_xcalloc(1, sizeof *svc);
+    svc->cfg = cfg;
+    svc->start_ms = tm_now_ms();
+    pthread_mutex_init(&svc->mu, NULL);
+    pthread_cond_init(&svc->cv_work, NULL);
+    pthread_cond_init(&svc->cv_state, NULL);
+    svc->qcap = (size_t)cfg->queue_cap;
+    svc->queue = tm_xcalloc(svc->qcap, sizeof *svc->queue);
+    svc->accepting = true;
+    svc->nstmts = cfg->nstmts + NHARNESS_STMTS;
+    svc->stmts = tm_xcalloc(svc->nstmts, sizeof *svc->stmts);
+    if (cfg->nstmts)
+        memcpy(svc->stmts, cfg->stmts, cfg->nstmts * sizeof *svc->stmts);
+    memcpy(svc->stmts + cfg->nstmts, harness_stmts, sizeof harness_stmts);
+    init_metrics(svc);
+    return svc;
+}
+
+static int start_workers(tm_svc_t *svc)
+{
+    int n = svc->cfg->workers;
+    svc->workers = tm_xcalloc((size_t)n, sizeof *svc->workers);
+    svc->threads = tm_xcalloc((size_t)n, sizeof *svc->threads);
+    for (int i = 0; i < n; i++) {
+        svc->workers[i] = (tm_svc_worker_t){.svc = svc, .index = i, .nc = svc->nc};
+        if (pthread_create(&svc->threads[i], NULL, worker_main, &svc->workers[i]) != 0) {
+            TM_ERROR("svc: cannot start worker thread %d", i);
+            report_init(svc, false);
+            break;
+        }
+        svc->nthreads++;
+    }
+    pthread_mutex_lock(&svc->mu);
+    while (svc->init_done < n)
+        pthread_cond_wait(&svc->cv_state, &svc->mu);
+    bool failed = svc->init_failed;
+    pthread_mutex_unlock(&svc->mu);
+    if (failed)
+        TM_ERROR("svc: worker initialisation failed");
+    return failed ? TM_ERR_INTERNAL : TM_OK;
+}
+
+static int subscribe_all(tm_svc_t *svc)
+{
+    const tm_svc_config_t *cfg = svc->cfg;
+    svc->subs = tm_xcalloc(cfg->nroutes + 1, sizeof *svc->subs);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        natsStatus s = natsConnection_QueueSubscribe(&svc->subs[i], svc->nc, cfg->routes[i].subject,
+                                                     cfg->name, on_msg, &svc->routes[i]);
+        if (s != NATS_OK) {
+            TM_ERROR("svc: cannot subscribe %s: %s", cfg->routes[i].subject, natsStatus_GetText(s));
+            return TM_ERR_NATS;
+        }
+    }
+    if (cfg->health_subject &&
+        natsConnection_Subscribe(&svc->health_sub, svc->nc, cfg->health_subject, on_health, svc) !=
+            NATS_OK) {
+        TM_ERROR("svc: cannot subscribe %s", cfg->health_subject);
+        return TM_ERR_NATS;
+    }
+    return TM_OK;
+}
+
+static int start_migrations(tm_svc_t *svc)
+{
+    if (!svc->cfg->pg_conninfo || migrate_once(svc))
+        return TM_OK;
+    if (pthread_create(&svc->migrate_thread, NULL, migrate_main, svc) != 0)
+        return TM_ERR_INTERNAL;
+    svc->migrate_running = true;
+    return TM_OK;
+}
+
+tm_svc_t *tm_svc_start(const tm_svc_config_t *cfg)
+{
+    if (!cfg || !config_ok(cfg))
+        return NULL;
+    tm_svc_t *svc = svc_new(cfg);
+    tm_nats_opts_t nopts = {.send_asap = true, .name = cfg->name};
+    if (tm_nats_connect(cfg->nats_url, &nopts, &svc->nc) != TM_OK)
+        goto fail;
+    if (start_migrations(svc) != TM_OK || start_workers(svc) != TM_OK)
+        goto fail;
+    if (subscribe_all(svc) != TM_OK)
+        goto fail;
+    /* Once start returns (and /readyz says ready), the server knows the subscriptions. */
+    if (nats_up(svc))
+        (void)natsConnection_FlushTimeout(svc->nc, 2000);
+    if (cfg->admin_port > 0 && !(svc->admin = tm_admin_start(NULL, cfg->admin_port, ready_fn, svc)))
+        goto fail;
+    TM_INFO("svc: %s started with %d worker(s), %zu route(s)", cfg->name, cfg->workers,
+            cfg->nroutes);
+    return svc;
+fail:
+    TM_ERROR("svc: %s failed to start", cfg->name);
+    tm_svc_stop(svc);
+    return NULL;
+}
+
+/* Waits until the queue is empty and nothing runs, or until deadline_ms (monotonic). */
+static void wait_idle(tm_svc_t *svc, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&svc->mu);
+    while ((svc->qlen > 0 || svc->inflight > 0) && tm_now_ms() < deadline_ms) {
+        pthread_mutex_unlock(&svc->mu);
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&svc->mu);
+    }
+    if (svc->qlen > 0 || svc->inflight > 0)
+        TM_WARN("svc: drain timeout with %zu queued and %d running", svc->qlen, svc->inflight);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+static void drain_subscriptions(tm_svc_t *svc, int64_t deadline_ms)
+{
+    for (size_t i = 0; svc->subs && i < svc->cfg->nroutes; i++)
+        if (svc->subs[i])
+            (void)natsSubscription_Drain(svc->subs[i]);
+    for (size_t i = 0; svc->subs && i < svc->cfg->nroutes; i++) {
+        int64_t left = deadline_ms - tm_now_ms();
+        if (svc->subs[i])
+            (void)natsSubscription_WaitForDrainCompletion(svc->subs[i], left > 0 ? left : 1);
+    }
+    pthread_mutex_lock(&svc->mu);
+    svc->accepting = false;
+    pthread_mutex_unlock(&svc->mu);
+}
+
+static void stop_threads(tm_svc_t *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->stopping = true;
+    svc->accepting = false;
+    pthread_cond_broadcast(&svc->cv_work);
+    pthread_cond_broadcast(&svc->cv_state);
+    pthread_mutex_unlock(&svc->mu);
+    for (int i = 0; i < svc->nthreads; i++)
+        pthread_join(svc->threads[i], NULL);
+    if (svc->migrate_running)
+        pthread_join(svc->migrate_thread, NULL);
+    svc->nthreads = 0;
+    svc->migrate_running = false;
+}
+
+/* Requests still queued after the drain timeout get a 503 rather than silence. */
+static void reject_leftovers(tm_svc_t *svc)
+{
+    for (; svc->qlen > 0; svc->qlen--) {
+        item_t *it = &svc->queue[svc->qhead];
+        svc->qhead = (svc->qhead + 1) % svc->qcap;
+        if (svc->nc)
+            send_problem_now(svc, it->msg, 503, "shutting down");
+        natsMsg_Destroy(it->msg);
+    }
+}
+
+static void close_nats(tm_svc_t *svc)
+{
+    for (size_t i = 0; svc->subs && i < svc->cfg->nroutes; i++)
+        natsSubscription_Destroy(svc->subs[i]);
+    if (svc->health_sub) {
+        (void)natsSubscription_Unsubscribe(svc->health_sub);
+        natsSubscription_Destroy(svc->health_sub);
+    }
+    if (svc->nc) {
+        (void)natsConnection_FlushTimeout(svc->nc, 1000);
+        natsConnection_Close(svc->nc);
+        natsConnection_Destroy(svc->nc);
+    }
+}
+
+void tm_svc_stop(tm_svc_t *svc)
+{
+    if (!svc)
+        return;
+    int64_t deadline = tm_now_ms() + svc->cfg->drain_timeout_ms;
+    atomic_store(&svc->draining, true);
+    tm_admin_set_draining(svc->admin);
+    drain_subscriptions(svc, deadline);
+    wait_idle(svc, deadline);
+    stop_threads(svc);
+    reject_leftovers(svc);
+    close_nats(svc);
+    tm_admin_stop(svc->admin);
+    TM_INFO("svc: %s stopped", svc->cfg->name);
+    pthread_cond_destroy(&svc->cv_work);
+    pthread_cond_destroy(&svc->cv_state);
+    pthread_mutex_destroy(&svc->mu);
+    free(svc->subs);
+    free(svc->routes);
+    free(svc->queue);
+    free(svc->workers);
+    free(svc->threads);
+    free(svc->stmts);
+    free(svc);
+}

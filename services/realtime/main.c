@@ -1,7 +1,65 @@
-/* tm-realtime: wiring pending. */
+/* tm-realtime: wiring only. Configuration, logging, the service harness, signals. */
+#include <nats/nats.h>
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "config.h"
+#include "tm_lifecycle.h"
+#include "tm_log.h"
+#include "tm_subjects.h"
+#include "tm_svc.h"
+
+static int usage(const char *arg)
 {
-    fprintf(stderr, "tm-realtime: not implemented yet\n");
-    return 1;
+    fprintf(stderr, "tm-realtime: unknown argument '%s' (configuration is TM_* environment "
+                    "variables; see --help)\n", arg);
+    return 2;
+}
+
+static tm_svc_config_t svc_config(const rt_config_t *c)
+{
+    return (tm_svc_config_t){
+        .name = "realtime",
+        .health_subject = TM_SUBJ_REALTIME_HEALTH,
+        .nats_url = c->nats_url,
+        .pg_conninfo = c->pg_url,
+        .schema = "realtime",
+        .migrations_dir = c->migrations_dir,
+        .workers = (int)c->workers,
+        .queue_cap = (int)c->queue_cap,
+        .drain_timeout_ms = c->drain_timeout_ms,
+        .admin_port = (int)c->admin_port,
+    };
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("tm-realtime %s: presence, rooms, notifications for taskmesh\n", TM_VERSION);
+        rt_config_print_help();
+        return 0;
+    }
+    if (argc > 1)
+        return usage(argv[1]);
+    rt_config_t cfg;
+    char err[256];
+    if (rt_config_load(&cfg, err, sizeof err) != TM_OK) {
+        fprintf(stderr, "tm-realtime: %s\n", err);
+        rt_config_free(&cfg);
+        return 2;
+    }
+    tm_log_init("realtime", (tm_log_level_t)cfg.log_level);
+    rt_config_log(&cfg);
+    tm_lifecycle_init();
+    tm_svc_config_t sc = svc_config(&cfg);
+    tm_svc_t *svc = tm_svc_start(&sc);
+    int rc = 1;
+    if (svc) {
+        tm_lifecycle_wait();
+        tm_svc_stop(svc);
+        rc = 0;
+    }
+    rt_config_free(&cfg);
+    nats_Close();
+    return rc;
 }
