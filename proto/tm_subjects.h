@@ -1,5 +1,5 @@
 /* NATS subjects of taskmesh v1: the one place their names are written.
- * The contract of each (headers, bodies, errors) is in proto/subjects/*.md. */
+ * The contract of each (headers, bodies, errors) is in the pages under proto/subjects/. */
 #ifndef TM_SUBJECTS_H
 #define TM_SUBJECTS_H
 
