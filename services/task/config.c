@@ -15,7 +15,7 @@
 /* The table bound to c. Not reentrant (one static copy): called at start-up only. */
 static tm_config_var_t *vars_for(task_config_t *c, size_t *n)
 {
-    static tm_config_var_t v[19];
+    static tm_config_var_t v[22];
     const tm_config_var_t t[] = {
         {"TM_NATS_URL", TM_CFG_STRING, &c->nats_url, NULL, 0, 0, true, false, NULL,
          "NATS server URL(s), comma-separated"},
@@ -55,6 +55,13 @@ static tm_config_var_t *vars_for(task_config_t *c, size_t *n)
          "argon2id lanes"},
         {"TM_BOOTSTRAP_ADMIN_EMAIL", TM_CFG_STRING, &c->bootstrap_admin_email, NULL, 0, 0,
          false, false, NULL, "this user becomes admin at registration and at start"},
+        {"TM_RELAY_SWEEP", TM_CFG_DURATION_MS, &c->relay_sweep_ms, "1s", 50, 60000, false,
+         false, NULL, "outbox relay sweep interval when no NOTIFY arrives"},
+        {"TM_RELAY_BATCH", TM_CFG_INT, &c->relay_batch, "500", 1, 10000, false, false, NULL,
+         "outbox rows the relay publishes per batch"},
+        {"TM_OUTBOX_RETENTION", TM_CFG_DURATION_MS, &c->outbox_retention_ms, "720h", 0,
+         365 * DAY_MS, false, false, NULL,
+         "keep published events this long for the change feed (0 = forever)"},
     };
     _Static_assert(N(t) == N(v), "table size");
     memcpy(v, t, sizeof t);

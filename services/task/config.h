@@ -30,6 +30,9 @@ typedef struct {
     int64_t argon2_m_kib;
     int64_t argon2_p;
     char *bootstrap_admin_email;
+    int64_t relay_sweep_ms;
+    int64_t relay_batch;
+    int64_t outbox_retention_ms;
 } task_config_t;
 
 /* Fill cfg from the environment. On error returns TM_ERR_INVALID with a message naming the

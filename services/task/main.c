@@ -7,6 +7,7 @@
 #include <string.h>
 #include "auth.h"
 #include "config.h"
+#include "relay.h"
 #include "tm_lifecycle.h"
 #include "tm_log.h"
 #include "tm_subjects.h"
@@ -96,6 +97,21 @@ static tm_svc_t *start(const task_config_t *cfg, const tables_t *t, tm_svc_confi
     return tm_svc_start(sc);
 }
 
+static relay_t *start_relay(const task_config_t *cfg)
+{
+    relay_config_t rc = {
+        .nats_url = cfg->nats_url,
+        .pg_conninfo = cfg->pg_url,
+        .sweep_ms = cfg->relay_sweep_ms,
+        .batch = (int)cfg->relay_batch,
+        .retention_ms = cfg->outbox_retention_ms,
+    };
+    relay_t *r = relay_start(&rc);
+    if (!r)
+        TM_ERROR("outbox relay: could not start its thread");
+    return r;
+}
+
 static int run(void)
 {
     static task_config_t cfg;
@@ -119,10 +135,13 @@ static int run(void)
     tm_svc_t *svc = start(&cfg, &t, &sc);
     if (svc) {
         bootstrap_admin(&cfg);
+        relay_t *relay = start_relay(&cfg);
         int sig = tm_lifecycle_wait();
         tm_logf(TM_LOG_INFO, NULL, "stopping (signal %d)", sig);
+        /* Unpublished rows stay in the outbox for the next active relay. */
+        relay_stop(relay);
         tm_svc_stop(svc);
-        code = 0;
+        code = relay ? 0 : 1;
     }
     free(t.routes);
     free(t.stmts);

@@ -159,13 +159,14 @@ static int qb_param(qb_t *b, const char *value)
     return b->n;
 }
 
+/* Filters of the inner query. The workspace condition is either the one workspace asked
+ * for or the lateral member row m (see build). */
 static void add_filters(qb_t *b, const list_query_t *lq, const char *me)
 {
     if (lq->workspace_id[0])
         qb_add(b, " WHERE t.workspace_id = $%d::uuid", qb_param(b, lq->workspace_id));
     else
-        qb_add(b, " WHERE t.workspace_id IN (SELECT m.workspace_id FROM members m "
-                  "WHERE m.user_id = $%d::uuid)", qb_param(b, me));
+        qb_add(b, " WHERE t.workspace_id = m.workspace_id");
     if (lq->status[0])
         qb_add(b, " AND t.status = $%d", qb_param(b, lq->status));
     if (lq->priority[0])
@@ -183,25 +184,27 @@ static void add_filters(qb_t *b, const list_query_t *lq, const char *me)
         qb_add(b, " AND t.due_at < now() AND t.status NOT IN ('done', 'archived')");
 }
 
-/* Build the whole statement. expr_buf holds the rank expression when sorting by rank. */
+/* Build the statement. One workspace: a plain index-ordered scan. Every workspace of the
+ * caller: a LATERAL scan per membership (each one index-ordered and limited to a page),
+ * merged and cut to a page, so the cost follows the page size, not the task count. */
 static void build(qb_t *b, const list_query_t *lq, const char *me, const sort_t *s,
                   const cursor_t *cur, long limit)
 {
     char rank[96];
-    int qn = 0;
-    qb_add(b, "SELECT task_to_json(t)::text, ");
-    /* The select list needs the sort key, which for rank needs q's $n: bind q first. */
-    if (lq->q[0])
-        qn = qb_param(b, lq->q);
+    int qn = lq->q[0] ? qb_param(b, lq->q) : 0;
     const char *expr = s->expr;
     if (!expr) {
         snprintf(rank, sizeof rank, RANK_EXPR, qn);
         expr = rank;
     }
-    if (s->kind == CURSOR_KEY_TIME)
-        qb_add(b, "task_ts_key(%s), t.id::text FROM tasks t", expr);
-    else
-        qb_add(b, "(%s)::text, t.id::text FROM tasks t", expr);
+    const char *dir = s->desc ? "DESC" : "ASC";
+    bool lateral = !lq->workspace_id[0];
+    qb_add(b, "SELECT task_to_json(x.t)::text, %s, x.sid::text FROM ",
+           s->kind == CURSOR_KEY_TIME ? "task_ts_key(x.sk)" : "x.sk::text");
+    if (lateral)
+        qb_add(b, "(SELECT workspace_id FROM members WHERE user_id = $%d::uuid) m "
+                  "CROSS JOIN LATERAL ", qb_param(b, me));
+    qb_add(b, "(SELECT t, %s AS sk, t.id AS sid FROM tasks t", expr);
     add_filters(b, lq, me);
     if (qn)
         qb_add(b, " AND t.search @@ websearch_to_tsquery('english', $%d)", qn);
@@ -210,8 +213,8 @@ static void build(qb_t *b, const list_query_t *lq, const char *me, const sort_t 
         qb_add(b, " AND (%s, t.id) %s ($%d::%s, $%d::uuid)", expr, s->desc ? "<" : ">", k,
                s->key_cast, id);
     }
-    const char *dir = s->desc ? "DESC" : "ASC";
-    qb_add(b, " ORDER BY %s %s, t.id %s LIMIT %ld", expr, dir, dir, limit + 1);
+    qb_add(b, " ORDER BY %s %s, t.id %s LIMIT %ld) x", expr, dir, dir, limit + 1);
+    qb_add(b, " ORDER BY x.sk %s, x.sid %s LIMIT %ld", dir, dir, limit + 1);
 }
 
 /* Rows -> {data, next_cursor}; the extra (limit+1)th row only says there is more. */
@@ -281,9 +284,12 @@ int task_list_handle(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t
     if (lq->errs.count == 0 && lq->cursor[0] &&
         cursor_decode(lq->cursor, s->name, s->kind, &cur) != TM_OK)
         tm_json_errors_add(&lq->errs, "cursor", "is not a valid cursor for this query");
-    if (lq->errs.count > 0 || !req->call.user_id[0]) {
-        if (lq->errs.count == 0)
-            tm_json_errors_add(&lq->errs, "", "a user is required");
+    if (!req->call.user_id[0]) {
+        tm_svc_reply_problem(rep, req, 401, NULL, "authentication required");
+        rc = TM_OK;
+        goto done;
+    }
+    if (lq->errs.count > 0) {
         tm_svc_reply_invalid(rep, req, &lq->errs);
         rc = TM_OK;
         goto done;

@@ -95,6 +95,7 @@ const tm_pg_stmt_t tasks_stmts[] = {
      2},
     {"ws_changes",
      "SELECT jsonb_build_object('seq', o.seq, 'event_id', o.event_id, 'type', o.type, "
+     "'workspace_id', o.workspace_id, 'actor_id', o.actor_id, "
      "'created_at', task_ts_json(o.created_at), 'data', o.payload)::text "
      "FROM outbox o WHERE o.workspace_id = $1::uuid AND o.seq > $2::bigint "
      "ORDER BY o.seq LIMIT $3::integer",
@@ -114,8 +115,8 @@ int tasks_authorize(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t 
 {
     ws_role_t role = WS_ROLE_NONE;
     if (!req->call.user_id[0]) {
-        tm_svc_reply_problem(rep, req, 404, NULL, "not found");
-        return TM_ERR_NOT_FOUND;
+        tm_svc_reply_problem(rep, req, 401, NULL, "authentication required");
+        return TM_ERR_AUTH;
     }
     int rc = access_workspace_role(w->pg, workspace_id, req->call.user_id, &role);
     if (rc != TM_OK)
@@ -184,6 +185,7 @@ int tasks_finish_error(tm_svc_worker_t *w, bool in_txn, int err)
     if (in_txn)
         tm_pg_rollback(w->pg);
     switch (err) {
+    case TM_ERR_AUTH:
     case TM_ERR_NOT_FOUND:
     case TM_ERR_FORBIDDEN:
     case TM_ERR_INVALID:

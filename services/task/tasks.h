@@ -42,9 +42,9 @@ typedef struct {
 
 /* True if the caller's global role is moderator or admin. */
 bool tasks_is_moderator(const tm_svc_req_t *req);
-/* Check perm on workspace_id. 0 if allowed; otherwise fills rep (404 when the caller may
- * not even read, 403 when it may read but not do this) and returns TM_ERR_NOT_FOUND or
- * TM_ERR_FORBIDDEN. Other errors (TM_ERR_PG...) are returned with rep untouched. */
+/* Check perm on workspace_id. 0 if allowed; otherwise fills rep (401 without Tm-User-Id,
+ * 404 when the caller may not even read, 403 when it may read but not do this) and returns
+ * TM_ERR_AUTH, TM_ERR_NOT_FOUND or TM_ERR_FORBIDDEN. Other errors (TM_ERR_PG...) are returned with rep untouched. */
 int tasks_authorize(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
                     const char *workspace_id, task_perm_t perm) TM_WUR;
 /* Load the task named by path parameter "id" (lock: SELECT ... FOR UPDATE, inside the
@@ -56,8 +56,8 @@ void tasks_ref_dispose(task_ref_t *t);
 /* Set the ETag header "\"<version>\"" from a task object. */
 void tasks_set_etag(tm_svc_reply_t *rep, const json_t *task);
 /* Finish a handler that failed: roll back an open transaction level when in_txn, and
- * return 0 if rep already holds the problem (NOT_FOUND/FORBIDDEN/INVALID/CONFLICT were
- * filled by the helper that failed) or err for the harness to map. */
+ * return 0 if rep already holds the problem (AUTH/NOT_FOUND/FORBIDDEN/INVALID/CONFLICT are
+ * only returned by helpers that fill rep) or err for the harness to map. */
 int tasks_finish_error(tm_svc_worker_t *w, bool in_txn, int err);
 /* Append an outbox event for task (payload) then COMMIT. On failure rolls back. */
 int tasks_emit_commit(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *workspace_id,
