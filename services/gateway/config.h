@@ -1,0 +1,52 @@
+/* gw_config: the TM_* variables of tm-gateway (one table, see config.c).
+ * Filled once on the main thread by gw_config_load; read-only afterwards (any thread). */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "jwt_verify.h"
+#include "tm_error.h"
+
+#define GW_MAX_CORS_ORIGINS 16
+
+typedef struct {
+    char *http_host;
+    int64_t http_port;
+    int64_t admin_port;
+    int64_t threads;          /* resolved: >= 1 */
+    char *nats_url;
+    int jwt_alg;              /* gw_jwt_alg_t */
+    char *jwt_public_key_file;
+    char *jwt_secret;
+    char *jwt_issuer;
+    char *jwt_audience;
+    int64_t jwt_leeway_ms;
+    int64_t request_timeout_ms;
+    int64_t max_inflight;     /* per thread */
+    char *cors_origins_raw;
+    char *tls_cert;
+    char *tls_key;
+    char *log_level;
+    int64_t drain_timeout_ms;
+    /* derived */
+    char *jwt_public_key_pem; /* contents of jwt_public_key_file (ES256) */
+    size_t ncors;
+    char *cors[GW_MAX_CORS_ORIGINS];
+} gw_config_t;
+
+/* Load and validate the environment into cfg. On error returns TM_ERR_INVALID with a
+ * message naming the variable in err (secrets are not echoed). */
+int gw_config_load(gw_config_t *cfg, char *err, size_t errlen) TM_WUR;
+/* Log the effective configuration (secrets masked). */
+void gw_config_log(const gw_config_t *cfg);
+/* Print the variables for --help. */
+void gw_config_help(void);
+void gw_config_dispose(gw_config_t *cfg);
+/* The verifier settings for cfg (pointers into cfg). */
+gw_jwt_config_t gw_config_jwt(const gw_config_t *cfg);
+/* True if origin (len bytes) is one of TM_CORS_ORIGINS. */
+bool gw_config_cors_allowed(const gw_config_t *cfg, const char *origin, size_t len);
+
+#endif

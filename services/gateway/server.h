@@ -1,0 +1,84 @@
+/* gw_server: the gateway's loop threads, listeners and shared state.
+ *
+ * N loop threads, each with its own h2o_context_t, evloop, SO_REUSEPORT listener, pending
+ * table, token cache and NATS inbox. Shared state (config, verifier, deny set, NATS
+ * connection, metrics) is immutable or thread-safe. Created and stopped on the main
+ * thread. */
+#ifndef GW_SERVER_H
+#define GW_SERVER_H
+
+#include <h2o.h>
+#include <nats/nats.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include "config.h"
+#include "jwt_verify.h"
+#include "pending.h"
+#include "tm_metrics.h"
+
+#define GW_HEALTH_TIMEOUT_MS 1000
+#define GW_JWT_CACHE_SIZE 4096
+#define GW_DENY_CAP 65536
+
+typedef struct gw_server gw_server_t;
+
+typedef struct gw_thread {
+    h2o_context_t ctx;
+    gw_server_t *server;
+    int index;
+    pthread_t tid;
+    int listen_fd;
+    h2o_socket_t *listener;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t replies; /* gw_reply_msg_t from NATS threads */
+    h2o_multithread_receiver_t control; /* wake-ups from the main thread */
+    h2o_timeout_t req_timeout;
+    h2o_timeout_t health_timeout;
+    gw_pending_table_t pending;
+    gw_jwt_cache_t *jwt_cache;
+    natsSubscription *inbox_sub;
+    char inbox_prefix[64];  /* "_INBOX.<gateway id>.<index>." */
+    atomic_size_t inflight; /* requests being served (read by the main thread) */
+    atomic_bool close_listener;
+    atomic_bool stop;
+    atomic_bool finished;   /* set by the thread once it cleaned up (it then parks) */
+} gw_thread_t;
+
+/* A NATS reply handed to a loop thread (calloc'd: h2o requires a zeroed link). */
+typedef struct {
+    h2o_multithread_message_t super;
+    uint64_t id;
+    natsMsg *msg;
+} gw_reply_msg_t;
+
+struct gw_server {
+    const gw_config_t *cfg;
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf;
+    SSL_CTX *ssl_ctx;
+    gw_jwt_verifier_t *verifier;
+    gw_jwt_deny_t *deny;
+    natsConnection *nc;          /* requests (send_asap) */
+    natsConnection *nc_events;   /* revocations */
+    natsSubscription *revoked_sub;
+    char gateway_id[17];
+    int nthreads;
+    gw_thread_t *threads;
+    char *openapi;
+    size_t openapi_len;
+    atomic_bool draining;
+    tm_gauge_t *inflight_gauge;
+    int64_t started_ms;
+};
+
+/* Bind the listeners, connect NATS, start the threads. Returns NULL after logging why. */
+gw_server_t *gw_server_start(const gw_config_t *cfg);
+/* Drain (close listeners, readyz 503, wait for in-flight up to TM_DRAIN_TIMEOUT), stop
+ * the threads, close NATS, free. NULL ok. */
+void gw_server_stop(gw_server_t *s);
+/* True while ready: not draining and NATS connected. Any thread. */
+bool gw_server_ready(gw_server_t *s);
+
+#endif
