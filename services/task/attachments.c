@@ -13,11 +13,11 @@
 #include "tm_query.h"
 #include "tm_util.h"
 
-#define ATTACH_MAX_BYTES (5 * 1024 * 1024)
+#define ATTACH_MAX_BYTES    (5 * 1024 * 1024)
 #define ATTACH_MAX_PER_TASK 100
-#define FILENAME_MAX_CHARS 255
-#define CTYPE_MAX 127
-#define DEFAULT_CTYPE "application/octet-stream"
+#define FILENAME_MAX_CHARS  255
+#define CTYPE_MAX           127
+#define DEFAULT_CTYPE       "application/octet-stream"
 
 /* Keep [A-Za-z0-9._- ]; anything else (quotes, slashes, control and non-ASCII bytes)
  * becomes '_'. Leading dots are dropped so no name is hidden or relative. */
@@ -58,15 +58,14 @@ static const char *msg_header(natsMsg *m, const char *name)
 }
 
 /* 400/413 into rep unless the upload's metadata is acceptable. */
-static int check_upload(const tm_svc_req_t *req, tm_svc_reply_t *rep, char *fname,
-                        size_t fcap, const char **ctype)
+static int check_upload(const tm_svc_req_t *req, tm_svc_reply_t *rep, char *fname, size_t fcap,
+                        const char **ctype)
 {
     char raw[1024];
     long n = tm_query_get(tm_query_string(req->msg), "filename", raw, sizeof raw);
     tm_json_errors_t errs = {0};
     if (n == -2 || (n >= 0 && tm_json_utf8_len(raw) > FILENAME_MAX_CHARS))
-        tm_json_errors_add(&errs, "filename", "must be at most %d characters",
-                           FILENAME_MAX_CHARS);
+        tm_json_errors_add(&errs, "filename", "must be at most %d characters", FILENAME_MAX_CHARS);
     sanitize_filename(n > 0 ? raw : "", fname, fcap);
     const char *ct = msg_header(req->msg, TM_HDR_CONTENT_TYPE);
     *ctype = ct && *ct ? ct : DEFAULT_CTYPE;
@@ -109,8 +108,8 @@ static int insert(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *task_
     tm_uuid_v4(id);
     snprintf(size, sizeof size, "%zu", req->body_len);
     tm_sha256_hex(req->body, req->body_len, sha);
-    const char *params[8] = {id, task_id, fname, ctype, size, sha,
-                             req->body_len ? req->body : "", req->call.user_id};
+    const char *params[8] = {
+        id, task_id, fname, ctype, size, sha, req->body_len ? req->body : "", req->call.user_id};
     int lengths[8] = {0, 0, 0, 0, 0, 0, (int)req->body_len, 0};
     int formats[8] = {0, 0, 0, 0, 0, 0, 1, 0};
     PGresult *r = NULL;

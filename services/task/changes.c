@@ -10,12 +10,11 @@
 #include "tm_util.h"
 
 #define CHANGES_DEFAULT_LIMIT 100
-#define CHANGES_MAX_LIMIT 1000
+#define CHANGES_MAX_LIMIT     1000
 
 /* Parse query integer `name` into *out (absent: unchanged). false on a malformed value or
  * one outside [min, max]. */
-static bool query_int(const char *q, const char *name, long long min, long long max,
-                      long long *out)
+static bool query_int(const char *q, const char *name, long long min, long long max, long long *out)
 {
     char buf[24];
     long n = tm_query_get(q, name, buf, sizeof buf);
@@ -78,8 +77,7 @@ int changes_handle(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *
     size_t n = json_array_size(data);
     json_int_t next = n ? json_integer_value(json_object_get(json_array_get(data, n - 1), "seq"))
                         : (json_int_t)since;
-    tm_svc_reply_json(rep, 200,
-                      json_pack("{s:o, s:I, s:b}", "data", data, "next_since", next,
-                                "has_more", more));
+    tm_svc_reply_json(
+        rep, 200, json_pack("{s:o, s:I, s:b}", "data", data, "next_since", next, "has_more", more));
     return 0;
 }

@@ -8,8 +8,8 @@
 #include <string.h>
 #include "tm_util.h"
 
-#define CHECK_LEN 16
-#define CHECK_SALT "tm-cursor-v1|"
+#define CHECK_LEN   16
+#define CHECK_SALT  "tm-cursor-v1|"
 #define PAYLOAD_MAX (CURSOR_SORT_MAX + CURSOR_KEY_MAX + 37 + CHECK_LEN + 4)
 
 /* "2026-01-02T03:04:05.123456Z": the exact text task_ts_key() produces. */
@@ -50,9 +50,12 @@ static bool real_key_valid(const char *k)
 bool cursor_key_valid(cursor_key_kind_t kind, const char *key)
 {
     switch (kind) {
-    case CURSOR_KEY_TIME: return time_key_valid(key);
-    case CURSOR_KEY_INT: return int_key_valid(key);
-    case CURSOR_KEY_REAL: return real_key_valid(key);
+    case CURSOR_KEY_TIME:
+        return time_key_valid(key);
+    case CURSOR_KEY_INT:
+        return int_key_valid(key);
+    case CURSOR_KEY_REAL:
+        return real_key_valid(key);
     }
     return false;
 }
@@ -78,8 +81,8 @@ static void checksum(const char *body, size_t n, char out[CHECK_LEN + 1])
 
 int cursor_encode(const cursor_t *c, char *out, size_t cap)
 {
-    if (!sort_valid(c->sort) || !tm_is_uuid(c->id) || strchr(c->key, '|') ||
-        strlen(c->key) == 0 || strlen(c->key) >= CURSOR_KEY_MAX)
+    if (!sort_valid(c->sort) || !tm_is_uuid(c->id) || strchr(c->key, '|') || strlen(c->key) == 0 ||
+        strlen(c->key) >= CURSOR_KEY_MAX)
         return TM_ERR_INVALID;
     char body[PAYLOAD_MAX];
     int n = snprintf(body, sizeof body, "%s|%s|%s|", c->sort, c->key, c->id);
@@ -112,8 +115,7 @@ static bool split4(char *body, char *f[4])
     return true;
 }
 
-int cursor_decode(const char *token, const char *expect_sort, cursor_key_kind_t kind,
-                  cursor_t *out)
+int cursor_decode(const char *token, const char *expect_sort, cursor_key_kind_t kind, cursor_t *out)
 {
     size_t tlen = strlen(token);
     if (tlen == 0 || tlen >= CURSOR_TOKEN_MAX)

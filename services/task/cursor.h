@@ -14,7 +14,7 @@
 #include "tm_error.h"
 
 #define CURSOR_SORT_MAX 16
-#define CURSOR_KEY_MAX 40
+#define CURSOR_KEY_MAX  40
 /* Longest token cursor_encode() can produce, with its NUL. */
 #define CURSOR_TOKEN_MAX 160
 

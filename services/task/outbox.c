@@ -9,15 +9,14 @@
 #include "tm_json.h"
 #include "tm_util.h"
 
-int outbox_append(tm_pg_t *pg, const char *workspace_id, const char *type,
-                  const char *actor_id, const json_t *payload, int64_t *seq_out,
-                  char event_id_out[37])
+int outbox_append(tm_pg_t *pg, const char *workspace_id, const char *type, const char *actor_id,
+                  const json_t *payload, int64_t *seq_out, char event_id_out[37])
 {
     char event_id[37];
     tm_uuid_v4(event_id);
     char *body = tm_json_dumps(payload, NULL);
-    const char *params[5] = {workspace_id, event_id, type,
-                             body, actor_id && *actor_id ? actor_id : NULL};
+    const char *params[5] = {workspace_id, event_id, type, body,
+                             actor_id && *actor_id ? actor_id : NULL};
     PGresult *r = NULL;
     int rc = tm_pg_exec(pg, "outbox_append", 5, params, &r, NULL);
     free(body);

@@ -10,20 +10,25 @@
 
 /* Server-owned fields: listed in the tables as TM_JF_ANY so that they are not reported as
  * unknown, then refused with their own reason. */
-#define RO(n) {.name = n, .kind = TM_JF_ANY, .nullable = true}
-#define WRITABLE(title_required)                                                          \
-    {.name = "title", .kind = TM_JF_STRING, .required = title_required, .min = 1,         \
-     .max = 500},                                                                          \
-    {.name = "description", .kind = TM_JF_STRING, .nullable = true, .max = 20000},        \
-    {.name = "status", .kind = TM_JF_STRING, .choices = STATUS_CHOICES},                  \
-    {.name = "priority", .kind = TM_JF_INT, .min = 1, .max = 4},                          \
-    {.name = "labels", .kind = TM_JF_STRING_ARRAY, .min = 1, .max = 50, .max_items = 20}, \
-    {.name = "assignee_id", .kind = TM_JF_UUID, .nullable = true},                        \
-    {.name = "due_at", .kind = TM_JF_TIME, .nullable = true},                             \
-    {.name = "estimate_minutes", .kind = TM_JF_INT, .nullable = true, .min = 0,           \
-     .max = 100000},                                                                       \
-    RO("id"), RO("created_by"), RO("version"), RO("completed_at"), RO("created_at"),      \
-    RO("updated_at"), RO("time_spent_minutes")
+#define RO(n)                                                                                      \
+    {                                                                                              \
+        .name = n, .kind = TM_JF_ANY, .nullable = true                                             \
+    }
+#define WRITABLE(title_required)                                                                   \
+    {.name = "title", .kind = TM_JF_STRING, .required = title_required, .min = 1, .max = 500},     \
+        {.name = "description", .kind = TM_JF_STRING, .nullable = true, .max = 20000},             \
+        {.name = "status", .kind = TM_JF_STRING, .choices = STATUS_CHOICES},                       \
+        {.name = "priority", .kind = TM_JF_INT, .min = 1, .max = 4},                               \
+        {.name = "labels", .kind = TM_JF_STRING_ARRAY, .min = 1, .max = 50, .max_items = 20},      \
+        {.name = "assignee_id", .kind = TM_JF_UUID, .nullable = true},                             \
+        {.name = "due_at", .kind = TM_JF_TIME, .nullable = true},                                  \
+        {.name = "estimate_minutes",                                                               \
+         .kind = TM_JF_INT,                                                                        \
+         .nullable = true,                                                                         \
+         .min = 0,                                                                                 \
+         .max = 100000},                                                                           \
+        RO("id"), RO("created_by"), RO("version"), RO("completed_at"), RO("created_at"),           \
+        RO("updated_at"), RO("time_spent_minutes")
 
 static const tm_json_field_t create_fields[] = {
     {.name = "workspace_id", .kind = TM_JF_UUID, .required = true},
@@ -33,12 +38,11 @@ static const tm_json_field_t update_fields[] = {RO("workspace_id"), WRITABLE(fal
 static const tm_json_field_t replace_fields[] = {RO("workspace_id"), WRITABLE(true)};
 
 static const char *const writable_names[TASK_NFIELDS] = {
-    "title", "description", "status", "priority", "labels", "assignee_id", "due_at",
-    "estimate_minutes",
+    "title",  "description", "status", "priority",
+    "labels", "assignee_id", "due_at", "estimate_minutes",
 };
 static const char *const readonly_names[] = {
-    "id", "created_by", "version", "completed_at", "created_at", "updated_at",
-    "time_spent_minutes",
+    "id", "created_by", "version", "completed_at", "created_at", "updated_at", "time_spent_minutes",
 };
 
 int task_json_check(const json_t *body, task_body_kind_t kind, tm_json_errors_t *errs)
@@ -66,9 +70,9 @@ int task_json_check(const json_t *body, task_body_kind_t kind, tm_json_errors_t 
 
 static json_t *defaults(void)
 {
-    return json_pack("{s:s, s:n, s:s, s:i, s:[], s:n, s:n, s:n}", "title", "",
-                     "description", "status", "todo", "priority", TASK_DEFAULT_PRIORITY,
-                     "labels", "assignee_id", "due_at", "estimate_minutes");
+    return json_pack("{s:s, s:n, s:s, s:i, s:[], s:n, s:n, s:n}", "title", "", "description",
+                     "status", "todo", "priority", TASK_DEFAULT_PRIORITY, "labels", "assignee_id",
+                     "due_at", "estimate_minutes");
 }
 
 json_t *task_json_merge(const json_t *base, const json_t *body)

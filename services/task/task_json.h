@@ -20,7 +20,7 @@
 #include "tm_json.h"
 
 #define TASK_DEFAULT_PRIORITY 4
-#define TASK_NFIELDS 8 /* writable fields, in the order of task_params_t.v */
+#define TASK_NFIELDS          8 /* writable fields, in the order of task_params_t.v */
 
 typedef enum { TASK_BODY_CREATE, TASK_BODY_UPDATE, TASK_BODY_REPLACE } task_body_kind_t;
 

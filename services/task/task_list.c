@@ -17,10 +17,10 @@
 #include "tm_util.h"
 
 #define LIST_DEFAULT_LIMIT 50
-#define LIST_MAX_LIMIT 200
-#define LIST_MAX_PARAMS 16
-#define LIST_SQL_MAX 2048
-#define RANK_EXPR "ts_rank(t.search, websearch_to_tsquery('english', $%d))"
+#define LIST_MAX_LIMIT     200
+#define LIST_MAX_PARAMS    16
+#define LIST_SQL_MAX       2048
+#define RANK_EXPR          "ts_rank(t.search, websearch_to_tsquery('english', $%d))"
 
 typedef struct {
     char workspace_id[40], status[16], priority[4], assignee[40], label[64];
@@ -34,10 +34,13 @@ typedef struct {
     size_t off, cap;
 } qparam_t;
 
-#define QP(f) {#f, offsetof(list_query_t, f), sizeof(((list_query_t *)0)->f)}
+#define QP(f)                                                                                      \
+    {                                                                                              \
+#f, offsetof(list_query_t, f), sizeof(((list_query_t *)0)->f)                              \
+    }
 static const qparam_t qparams[] = {
-    QP(workspace_id), QP(status), QP(priority), QP(assignee), QP(label), QP(due_before),
-    QP(due_after), QP(overdue), QP(q), QP(sort), QP(limit), QP(cursor),
+    QP(workspace_id), QP(status),  QP(priority), QP(assignee), QP(label), QP(due_before),
+    QP(due_after),    QP(overdue), QP(q),        QP(sort),     QP(limit), QP(cursor),
 };
 
 typedef struct {
@@ -101,8 +104,8 @@ static void validate(list_query_t *lq)
     if (lq->status[0] && strcmp(lq->status, "todo") && strcmp(lq->status, "in_progress") &&
         strcmp(lq->status, "done") && strcmp(lq->status, "archived"))
         tm_json_errors_add(e, "status", "must be one of: todo, in_progress, done, archived");
-    if (lq->priority[0] && (strlen(lq->priority) != 1 || lq->priority[0] < '1' ||
-                            lq->priority[0] > '4'))
+    if (lq->priority[0] &&
+        (strlen(lq->priority) != 1 || lq->priority[0] < '1' || lq->priority[0] > '4'))
         tm_json_errors_add(e, "priority", "must be between 1 and 4");
     if (lq->assignee[0] && strcmp(lq->assignee, "me") && !tm_is_uuid(lq->assignee))
         tm_json_errors_add(e, "assignee", "must be a UUID or \"me\"");
@@ -122,8 +125,7 @@ static void validate(list_query_t *lq)
         char *end = NULL;
         long long v = strtoll(lq->limit, &end, 10);
         if (!end || *end || end == lq->limit || v < 1)
-            tm_json_errors_add(e, "limit", "must be an integer between 1 and %d",
-                               LIST_MAX_LIMIT);
+            tm_json_errors_add(e, "limit", "must be an integer between 1 and %d", LIST_MAX_LIMIT);
     }
 }
 
@@ -202,8 +204,10 @@ static void build(qb_t *b, const list_query_t *lq, const char *me, const sort_t 
     qb_add(b, "SELECT task_to_json(x.t)::text, %s, x.sid::text FROM ",
            s->kind == CURSOR_KEY_TIME ? "task_ts_key(x.sk)" : "x.sk::text");
     if (lateral)
-        qb_add(b, "(SELECT workspace_id FROM members WHERE user_id = $%d::uuid) m "
-                  "CROSS JOIN LATERAL ", qb_param(b, me));
+        qb_add(b,
+               "(SELECT workspace_id FROM members WHERE user_id = $%d::uuid) m "
+               "CROSS JOIN LATERAL ",
+               qb_param(b, me));
     qb_add(b, "(SELECT t, %s AS sk, t.id AS sid FROM tasks t", expr);
     add_filters(b, lq, me);
     if (qn)
@@ -218,8 +222,7 @@ static void build(qb_t *b, const list_query_t *lq, const char *me, const sort_t 
 }
 
 /* Rows -> {data, next_cursor}; the extra (limit+1)th row only says there is more. */
-static int page_reply(PGresult *r, const sort_t *s, long limit, bool clamped,
-                      tm_svc_reply_t *rep)
+static int page_reply(PGresult *r, const sort_t *s, long limit, bool clamped, tm_svc_reply_t *rep)
 {
     json_t *data = json_array();
     int rows = PQntuples(r);

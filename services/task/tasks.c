@@ -12,17 +12,17 @@
 #include "tm_subjects.h"
 #include "tm_util.h"
 
-#define TASK_FIELDS_SQL                                                                   \
-    "title = $3, description = $4, status = $5, priority = $6::smallint, "                \
-    "labels = ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), assignee_id = $8::uuid, " \
+#define TASK_FIELDS_SQL                                                                            \
+    "title = $3, description = $4, status = $5, priority = $6::smallint, "                         \
+    "labels = ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), assignee_id = $8::uuid, "        \
     "due_at = $9::timestamptz, estimate_minutes = $10::integer, "
-#define ATTACH_META_SQL                                                                   \
-    "jsonb_build_object('id', a.id, 'task_id', a.task_id, 'filename', a.filename, "       \
-    "'size', a.size, 'sha256', a.sha256, 'content_type', a.content_type, "                \
+#define ATTACH_META_SQL                                                                            \
+    "jsonb_build_object('id', a.id, 'task_id', a.task_id, 'filename', a.filename, "                \
+    "'size', a.size, 'sha256', a.sha256, 'content_type', a.content_type, "                         \
     "'created_by', a.created_by, 'created_at', task_ts_json(a.created_at))::text"
-#define TIME_ENTRY_SQL                                                                    \
-    "jsonb_build_object('id', e.id, 'task_id', e.task_id, 'user_id', e.user_id, "         \
-    "'minutes', e.minutes, 'started_at', task_ts_json(e.started_at), 'note', e.note, "    \
+#define TIME_ENTRY_SQL                                                                             \
+    "jsonb_build_object('id', e.id, 'task_id', e.task_id, 'user_id', e.user_id, "                  \
+    "'minutes', e.minutes, 'started_at', task_ts_json(e.started_at), 'note', e.note, "             \
     "'created_at', task_ts_json(e.created_at))::text"
 
 const tm_pg_stmt_t tasks_stmts[] = {
@@ -123,7 +123,7 @@ int tasks_authorize(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t 
         return rc;
     bool mod = tasks_is_moderator(req);
     bool can_read = role >= WS_ROLE_VIEWER || mod;
-    bool allowed = perm == TASK_PERM_READ ? can_read
+    bool allowed = perm == TASK_PERM_READ    ? can_read
                    : perm == TASK_PERM_WRITE ? role >= WS_ROLE_EDITOR
                                              : role >= WS_ROLE_EDITOR || mod;
     if (allowed)
@@ -189,8 +189,10 @@ int tasks_finish_error(tm_svc_worker_t *w, bool in_txn, int err)
     case TM_ERR_NOT_FOUND:
     case TM_ERR_FORBIDDEN:
     case TM_ERR_INVALID:
-    case TM_ERR_CONFLICT: return 0; /* rep holds the problem */
-    default: return err;
+    case TM_ERR_CONFLICT:
+        return 0; /* rep holds the problem */
+    default:
+        return err;
     }
 }
 
@@ -369,8 +371,7 @@ static const char *update_event(const json_t *before, const json_t *after)
 {
     const char *was = tm_json_str(before, "status", "");
     const char *now = tm_json_str(after, "status", "");
-    return strcmp(now, "done") == 0 && strcmp(was, "done") != 0 ? "task.completed"
-                                                                  : "task.updated";
+    return strcmp(now, "done") == 0 && strcmp(was, "done") != 0 ? "task.completed" : "task.updated";
 }
 
 /* PATCH (replace=false) and PUT (replace=true): lock, check If-Match, lay the body over
@@ -382,8 +383,8 @@ static int task_write(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_
     if (check_body(req, rep, req->json, kind) != TM_OK)
         return 0;
     json_t *body = req->json ? json_incref(req->json) : json_object();
-    task_perm_t perm = !replace && task_json_is_archive_only(body) ? TASK_PERM_MODERATE
-                                                                     : TASK_PERM_WRITE;
+    task_perm_t perm =
+        !replace && task_json_is_archive_only(body) ? TASK_PERM_MODERATE : TASK_PERM_WRITE;
     task_ref_t t = {0};
     json_t *full = NULL, *task = NULL;
     task_params_t p = {0};
@@ -447,8 +448,8 @@ static int task_delete(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
     if ((rc = tm_pg_exec(w->pg, "task_delete", 2, params, &r, NULL)) != TM_OK)
         goto fail;
     PQclear(r);
-    json_t *tomb = json_pack("{s:s, s:s, s:b}", "id", t.id, "workspace_id", t.workspace_id,
-                             "deleted", 1);
+    json_t *tomb =
+        json_pack("{s:s, s:s, s:b}", "id", t.id, "workspace_id", t.workspace_id, "deleted", 1);
     rc = tasks_emit_commit(w, req, t.workspace_id, "task.deleted", tomb);
     json_decref(tomb);
     tasks_ref_dispose(&t);
@@ -478,8 +479,7 @@ static int task_complete(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_rep
     if ((rc = tasks_load(w, req, rep, true, TASK_PERM_WRITE, &t)) != TM_OK ||
         (rc = check_if_match(req, rep, t.version)) != TM_OK)
         goto fail;
-    if (minutes > 0 &&
-        (rc = time_entries_insert(w, req, t.id, minutes, NULL, NULL, NULL)) != TM_OK)
+    if (minutes > 0 && (rc = time_entries_insert(w, req, t.id, minutes, NULL, NULL, NULL)) != TM_OK)
         goto fail;
     char ver[24], mins[24];
     snprintf(ver, sizeof ver, "%lld", (long long)t.version);
@@ -513,8 +513,11 @@ const tm_svc_route_t tasks_routes[] = {
     {.subject = TM_SUBJ_TASK_COMPLETE, .fn = task_complete, .idempotent = true},
     {.subject = TM_SUBJ_TASK_TIME_LOG, .fn = time_entries_log, .idempotent = true},
     {.subject = TM_SUBJ_TASK_TIME_LIST, .fn = time_entries_list},
-    {.subject = TM_SUBJ_TASK_ATTACH_PUT, .fn = attachments_put, .raw_body = true,
-     .max_body = 5 * MIB, .idempotent = true},
+    {.subject = TM_SUBJ_TASK_ATTACH_PUT,
+     .fn = attachments_put,
+     .raw_body = true,
+     .max_body = 5 * MIB,
+     .idempotent = true},
     {.subject = TM_SUBJ_TASK_ATTACH_GET, .fn = attachments_get},
     {.subject = TM_SUBJ_TASK_ATTACH_LIST, .fn = attachments_list},
     {.subject = TM_SUBJ_TASK_ATTACH_DELETE, .fn = attachments_delete, .idempotent = true},

@@ -44,7 +44,8 @@ typedef struct {
 bool tasks_is_moderator(const tm_svc_req_t *req);
 /* Check perm on workspace_id. 0 if allowed; otherwise fills rep (401 without Tm-User-Id,
  * 404 when the caller may not even read, 403 when it may read but not do this) and returns
- * TM_ERR_AUTH, TM_ERR_NOT_FOUND or TM_ERR_FORBIDDEN. Other errors (TM_ERR_PG...) are returned with rep untouched. */
+ * TM_ERR_AUTH, TM_ERR_NOT_FOUND or TM_ERR_FORBIDDEN. Other errors (TM_ERR_PG...) are returned with
+ * rep untouched. */
 int tasks_authorize(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
                     const char *workspace_id, task_perm_t perm) TM_WUR;
 /* Load the task named by path parameter "id" (lock: SELECT ... FOR UPDATE, inside the

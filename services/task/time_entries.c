@@ -10,7 +10,7 @@
 #include "tm_util.h"
 
 #define TIME_LIST_DEFAULT 100
-#define TIME_LIST_MAX 500
+#define TIME_LIST_MAX     500
 
 static const tm_json_field_t log_fields[] = {
     {.name = "minutes", .kind = TM_JF_INT, .required = true, .min = 1, .max = 1440},
@@ -37,8 +37,7 @@ int time_entries_insert(tm_svc_worker_t *w, const tm_svc_req_t *req, const char 
 }
 
 /* Add minutes to the locked task; *task_out is the new state. */
-static int add_time(tm_svc_worker_t *w, const char *task_id, int64_t minutes,
-                    json_t **task_out)
+static int add_time(tm_svc_worker_t *w, const char *task_id, int64_t minutes, json_t **task_out)
 {
     char mins[24];
     snprintf(mins, sizeof mins, "%lld", (long long)minutes);
@@ -54,8 +53,7 @@ static int add_time(tm_svc_worker_t *w, const char *task_id, int64_t minutes,
 
 int time_entries_log(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
 {
-    if (tm_svc_check_body(req, rep, log_fields, sizeof log_fields / sizeof log_fields[0]) !=
-        TM_OK)
+    if (tm_svc_check_body(req, rep, log_fields, sizeof log_fields / sizeof log_fields[0]) != TM_OK)
         return 0;
     int64_t minutes = tm_json_int(req->json, "minutes", 0);
     task_ref_t t = {0};
@@ -64,8 +62,7 @@ int time_entries_log(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t
     if (rc != TM_OK)
         return rc;
     if ((rc = tasks_load(w, req, rep, true, TASK_PERM_WRITE, &t)) != TM_OK ||
-        (rc = time_entries_insert(w, req, t.id, minutes,
-                                  tm_json_str(req->json, "started_at", NULL),
+        (rc = time_entries_insert(w, req, t.id, minutes, tm_json_str(req->json, "started_at", NULL),
                                   tm_json_str(req->json, "note", NULL), &entry)) != TM_OK ||
         (rc = add_time(w, t.id, minutes, &task)) != TM_OK)
         goto fail;
@@ -94,8 +91,7 @@ int time_entries_list(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_
         char *end = NULL;
         limit = strtol(lim, &end, 10);
         if (v == 0 || *end || limit < 1) {
-            tm_svc_reply_problem(rep, req, 400, "validation", "limit must be 1..%d",
-                                 TIME_LIST_MAX);
+            tm_svc_reply_problem(rep, req, 400, "validation", "limit must be 1..%d", TIME_LIST_MAX);
             return 0;
         }
         limit = limit > TIME_LIST_MAX ? TIME_LIST_MAX : limit;

@@ -80,8 +80,8 @@ static void make_user(user_t *u, const char *prefix)
     char email[96], r[37];
     tm_uuid_v4(r);
     snprintf(email, sizeof email, "%s-%s@it.local", prefix, r);
-    json_t *b = json_pack("{s:s, s:s, s:s}", "email", email, "password",
-                          "correct-horse-battery-9", "display_name", prefix);
+    json_t *b = json_pack("{s:s, s:s, s:s}", "email", email, "password", "correct-horse-battery-9",
+                          "display_name", prefix);
     call_t c = {0};
     reply_t rep = req(TM_SUBJ_AUTH_REGISTER, &c, b);
     json_decref(b);
@@ -149,7 +149,8 @@ static bool names_field(const json_t *problem, const char *field)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(problem, "errors"), i, e) {
+    json_array_foreach(json_object_get(problem, "errors"), i, e)
+    {
         if (strcmp(json_string_value(json_object_get(e, "field")), field) == 0)
             return true;
     }
@@ -216,8 +217,8 @@ static void test_crud_etag(void **state)
 static void test_validation(void **state)
 {
     (void)state;
-    json_t *b = json_pack("{s:s, s:s, s:i, s:i, s:b}", "workspace_id", ws, "title", "",
-                          "priority", 9, "version", 3, "is_admin", 1);
+    json_t *b = json_pack("{s:s, s:s, s:i, s:i, s:b}", "workspace_id", ws, "title", "", "priority",
+                          9, "version", 3, "is_admin", 1);
     call_t c = {.user = alice.id};
     reply_t r = req(TM_SUBJ_TASK_CREATE, &c, b);
     assert_int_equal(r.status, 400);
@@ -272,8 +273,8 @@ static void test_list_cursor_walk(void **state)
                  i % 2 ? "odd" : "even", i % 3 ? "" : ",\"description\":\"quarterly invoice\"");
         json_decref(create("walk", extra));
     }
-    const char *sorts[] = {"created_at", "-created_at", "priority", "-priority", "due_at",
-                           "-due_at", "updated_at", "-updated_at"};
+    const char *sorts[] = {"created_at", "-created_at", "priority",   "-priority",
+                           "due_at",     "-due_at",     "updated_at", "-updated_at"};
     for (size_t s = 0; s < 8; s++) {
         char q[128];
         int pages;
@@ -330,13 +331,16 @@ static void test_list_concurrent_inserts(void **state)
     }
     size_t i, j;
     json_t *a, *b;
-    json_array_foreach(seen, i, a) {
-        json_array_foreach(seen, j, b) {
+    json_array_foreach(seen, i, a)
+    {
+        json_array_foreach(seen, j, b)
+        {
             if (j > i)
                 assert_false(json_equal(a, b));
         }
     }
-    json_array_foreach(before, i, a) {
+    json_array_foreach(before, i, a)
+    {
         bool found = false;
         json_array_foreach(seen, j, b) found = found || json_equal(a, b);
         assert_true(found);
@@ -403,8 +407,12 @@ static void test_complete_time_attach(void **state)
         data[i] = (char)(i * 7);
     char sha[65];
     tm_sha256_hex(data, sizeof data, sha);
-    call_t up = {.user = alice.id, .id = sid(t), .query = "filename=a%22b%2F..%2Fc.bin",
-                 .ctype = "application/x-it", .raw = data, .raw_len = sizeof data};
+    call_t up = {.user = alice.id,
+                 .id = sid(t),
+                 .query = "filename=a%22b%2F..%2Fc.bin",
+                 .ctype = "application/x-it",
+                 .raw = data,
+                 .raw_len = sizeof data};
     r = req(TM_SUBJ_TASK_ATTACH_PUT, &up, NULL);
     assert_int_equal(r.status, 201);
     assert_string_equal(json_string_value(json_object_get(r.json, "sha256")), sha);
@@ -461,7 +469,8 @@ static void test_change_feed(void **state)
         assert_int_equal(r.status, 200);
         size_t i;
         json_t *e;
-        json_array_foreach(json_object_get(r.json, "data"), i, e) {
+        json_array_foreach(json_object_get(r.json, "data"), i, e)
+        {
             long long seq = json_integer_value(json_object_get(e, "seq"));
             if (last)
                 assert_int_equal(seq, last + 1);
@@ -471,7 +480,8 @@ static void test_change_feed(void **state)
                 assert_true(got < 3);
                 assert_string_equal(type, want[got]);
                 if (got == 2)
-                    assert_true(json_is_true(json_object_get(json_object_get(e, "data"), "deleted")));
+                    assert_true(
+                        json_is_true(json_object_get(json_object_get(e, "data"), "deleted")));
                 got++;
             }
         }
@@ -492,7 +502,10 @@ static void test_bola(void **state)
 {
     (void)state;
     json_t *t = create("private", NULL);
-    struct { const char *subj; const char *body; } calls[] = {
+    struct {
+        const char *subj;
+        const char *body;
+    } calls[] = {
         {TM_SUBJ_TASK_GET, NULL},
         {TM_SUBJ_TASK_UPDATE, "{\"title\":\"x\"}"},
         {TM_SUBJ_TASK_UPDATE, "{\"status\":\"archived\"}"},

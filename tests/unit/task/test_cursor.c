@@ -23,7 +23,10 @@ static cursor_t make(const char *sort, const char *key)
 static void test_round_trip_each_kind(void **state)
 {
     (void)state;
-    struct { const char *sort, *key; cursor_key_kind_t kind; } cases[] = {
+    struct {
+        const char *sort, *key;
+        cursor_key_kind_t kind;
+    } cases[] = {
         {"-created_at", "2026-11-25T21:56:43.123456Z", CURSOR_KEY_TIME},
         {"due_at", "infinity", CURSOR_KEY_TIME},
         {"-due_at", "-infinity", CURSOR_KEY_TIME},
@@ -59,8 +62,7 @@ static void test_tamper_every_char(void **state)
          * edit must be refused. */
         if (i == n - 1)
             continue;
-        assert_int_equal(cursor_decode(bad, "-created_at", CURSOR_KEY_TIME, &out),
-                         TM_ERR_INVALID);
+        assert_int_equal(cursor_decode(bad, "-created_at", CURSOR_KEY_TIME, &out), TM_ERR_INVALID);
     }
 }
 
@@ -78,10 +80,8 @@ static void test_forged_payload_refused(void **state)
         char tok[CURSOR_TOKEN_MAX];
         tm_b64url_encode(bodies[i], strlen(bodies[i]), tok);
         cursor_t out;
-        assert_int_equal(cursor_decode(tok, "created_at", CURSOR_KEY_TIME, &out),
-                         TM_ERR_INVALID);
-        assert_int_equal(cursor_decode(tok, "priority", CURSOR_KEY_INT, &out),
-                         TM_ERR_INVALID);
+        assert_int_equal(cursor_decode(tok, "created_at", CURSOR_KEY_TIME, &out), TM_ERR_INVALID);
+        assert_int_equal(cursor_decode(tok, "priority", CURSOR_KEY_INT, &out), TM_ERR_INVALID);
     }
     cursor_t out;
     assert_int_equal(cursor_decode("!!!not-base64!!!", "priority", CURSOR_KEY_INT, &out),
@@ -140,12 +140,9 @@ static void test_key_validation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_each_kind),
-        cmocka_unit_test(test_tamper_every_char),
-        cmocka_unit_test(test_forged_payload_refused),
-        cmocka_unit_test(test_other_sort_refused),
-        cmocka_unit_test(test_encode_refuses_bad_fields),
-        cmocka_unit_test(test_key_validation),
+        cmocka_unit_test(test_round_trip_each_kind),      cmocka_unit_test(test_tamper_every_char),
+        cmocka_unit_test(test_forged_payload_refused),    cmocka_unit_test(test_other_sort_refused),
+        cmocka_unit_test(test_encode_refuses_bad_fields), cmocka_unit_test(test_key_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

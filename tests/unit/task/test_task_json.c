@@ -19,8 +19,7 @@ static json_t *parse(const char *s)
 }
 
 /* The single error of checking body as kind names field with a reason containing want. */
-static void expect_error(task_body_kind_t kind, json_t *body, const char *field,
-                         const char *want)
+static void expect_error(task_body_kind_t kind, json_t *body, const char *field, const char *want)
 {
     tm_json_errors_t errs = {0};
     assert_int_equal(task_json_check(body, kind, &errs), TM_ERR_INVALID);
@@ -63,8 +62,7 @@ static void test_title_limits(void **state)
     expect_ok(TASK_BODY_CREATE, with_string("title", 500, "\xc3\xa9")); /* 500 chars, 1000 B */
     expect_error(TASK_BODY_CREATE, with_string("title", 501, "a"), "title", "at most 500");
     expect_error(TASK_BODY_CREATE, with_string("title", 0, "a"), "title", "at least 1");
-    expect_error(TASK_BODY_CREATE, parse("{\"workspace_id\":\"" WS "\"}"), "title",
-                 "required");
+    expect_error(TASK_BODY_CREATE, parse("{\"workspace_id\":\"" WS "\"}"), "title", "required");
     expect_error(TASK_BODY_UPDATE, parse("{\"title\":null}"), "title", "null");
 }
 
@@ -108,8 +106,7 @@ static void test_labels(void **state)
         json_array_append_new(many, json_string("l"));
     json_t *b = json_pack("{s:o}", "labels", many);
     expect_error(TASK_BODY_UPDATE, b, "labels", "at most 20 items");
-    expect_error(TASK_BODY_UPDATE, parse("{\"labels\":[\"ok\",\"\"]}"), "labels[1]",
-                 "at least 1");
+    expect_error(TASK_BODY_UPDATE, parse("{\"labels\":[\"ok\",\"\"]}"), "labels[1]", "at least 1");
     char label[52];
     memset(label, 'z', 51);
     label[51] = '\0';
@@ -124,8 +121,8 @@ static void test_labels(void **state)
 static void test_read_only_fields(void **state)
 {
     (void)state;
-    const char *ro[] = {"id", "created_by", "version", "completed_at", "created_at",
-                        "updated_at", "time_spent_minutes"};
+    const char *ro[] = {"id",         "created_by", "version",           "completed_at",
+                        "created_at", "updated_at", "time_spent_minutes"};
     for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
         for (int k = 0; k < 3; k++) {
             json_t *b = json_pack("{s:s, s:s}", "title", "t", "workspace_id", WS);
@@ -149,8 +146,8 @@ static void test_unknown_fields(void **state)
     (void)state;
     expect_error(TASK_BODY_UPDATE, parse("{\"is_admin\":true}"), "is_admin", "unknown field");
     expect_error(TASK_BODY_CREATE,
-                 parse("{\"workspace_id\":\"" WS "\",\"title\":\"t\",\"owner\":\"x\"}"),
-                 "owner", "unknown field");
+                 parse("{\"workspace_id\":\"" WS "\",\"title\":\"t\",\"owner\":\"x\"}"), "owner",
+                 "unknown field");
 }
 
 static void test_all_errors_reported(void **state)
@@ -220,9 +217,9 @@ static void test_archive_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_title_limits),     cmocka_unit_test(test_description_limits),
-        cmocka_unit_test(test_enum_and_ranges),  cmocka_unit_test(test_labels),
-        cmocka_unit_test(test_read_only_fields), cmocka_unit_test(test_unknown_fields),
+        cmocka_unit_test(test_title_limits),        cmocka_unit_test(test_description_limits),
+        cmocka_unit_test(test_enum_and_ranges),     cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_read_only_fields),    cmocka_unit_test(test_unknown_fields),
         cmocka_unit_test(test_all_errors_reported), cmocka_unit_test(test_merge_and_params),
         cmocka_unit_test(test_archive_only),
     };
