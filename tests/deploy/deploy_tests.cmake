@@ -1,0 +1,14 @@
+# ctest label "deploy": offline checks of docker/, docker-compose.yml, k8s/ and scripts/.
+# Included from tests/e2e/CMakeLists.txt (and from tests/deploy/CMakeLists.txt if
+# tests/CMakeLists.txt ever lists "deploy"): the guard keeps the tests registered once.
+include_guard(GLOBAL)
+find_program(NODE_EXE node)
+if(NODE_EXE)
+  foreach(mode manifests lint negative scripts)
+    add_test(NAME deploy_${mode} COMMAND ${NODE_EXE} ${CMAKE_CURRENT_LIST_DIR}/check.mjs ${mode}
+             WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+    set_tests_properties(deploy_${mode} PROPERTIES LABELS deploy TIMEOUT 120)
+  endforeach()
+else()
+  message(WARNING "node not found: deploy checks are not registered")
+endif()
