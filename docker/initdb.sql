@@ -18,5 +18,3 @@ ALTER ROLE tm_realtime SET search_path = realtime;
 ALTER ROLE tm_ai SET search_path = ai;
 
 GRANT CONNECT ON DATABASE taskmesh TO tm_task, tm_realtime, tm_ai;
--- tm_pg_migrate runs CREATE SCHEMA IF NOT EXISTS, which checks CREATE on the database first
-GRANT CREATE ON DATABASE taskmesh TO tm_task, tm_realtime, tm_ai;

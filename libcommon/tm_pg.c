@@ -367,11 +367,14 @@ static int exec_params(PGconn *c, const char *sql, int n, const char *const *par
     return TM_OK;
 }
 
-/* The harness's own tables, created before the service's files run. */
-static int bootstrap_schema(PGconn *c, const char *ident)
+/* The harness's own tables, created before the service's files run. The schema is created
+ * only when it is missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even
+ * when the schema exists, and a service role should own its schema and nothing more. */
+static int bootstrap_schema(PGconn *c, const char *ident, const char *literal)
 {
     char *sql = tm_xasprintf(
-        "CREATE SCHEMA IF NOT EXISTS %1$s;"
+        "DO $tm$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %2$s) THEN"
+        " CREATE SCHEMA %1$s; END IF; END $tm$;"
         "CREATE TABLE IF NOT EXISTS %1$s.schema_migrations ("
         " version integer PRIMARY KEY, name text NOT NULL,"
         " applied_at timestamptz NOT NULL DEFAULT now());"
@@ -382,7 +385,7 @@ static int bootstrap_schema(PGconn *c, const char *ident)
         " created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (user_id, key));"
         "CREATE INDEX IF NOT EXISTS idempotency_keys_created_at"
         " ON %1$s.idempotency_keys (created_at);",
-        ident);
+        ident, literal);
     int rc = exec_cmd(c, sql);
     free(sql);
     return rc;
@@ -560,9 +563,10 @@ int tm_pg_migrate(const char *conninfo, const char *schema, const char *dir, int
     if (!c)
         return TM_ERR_UNAVAILABLE;
     char *ident = PQescapeIdentifier(c, schema, strlen(schema));
-    int rc = ident ? lock_schema(c, schema, true) : TM_ERR_PG;
+    char *literal = PQescapeLiteral(c, schema, strlen(schema));
+    int rc = ident && literal ? lock_schema(c, schema, true) : TM_ERR_PG;
     if (rc == TM_OK) {
-        rc = bootstrap_schema(c, ident);
+        rc = bootstrap_schema(c, ident, literal);
         if (rc == TM_OK && dir)
             rc = apply_all(c, ident, dir, applied);
         if (PQstatus(c) == CONNECTION_OK)
@@ -571,6 +575,7 @@ int tm_pg_migrate(const char *conninfo, const char *schema, const char *dir, int
     if (rc != TM_OK && PQstatus(c) != CONNECTION_OK)
         rc = TM_ERR_UNAVAILABLE;
     PQfreemem(ident);
+    PQfreemem(literal);
     PQfinish(c);
     return rc;
 }

@@ -294,8 +294,6 @@ CREATE SCHEMA IF NOT EXISTS $svc AUTHORIZATION tm_$svc;
 ALTER ROLE tm_$svc SET search_path = $svc;
 REVOKE ALL ON SCHEMA public FROM tm_$svc;
 GRANT CONNECT ON DATABASE $STACK_PG_DB TO tm_$svc;
--- tm_pg_migrate runs CREATE SCHEMA IF NOT EXISTS, which checks CREATE on the database first
-GRANT CREATE ON DATABASE $STACK_PG_DB TO tm_$svc;
 EOF
   done
   psql_admin -d "$STACK_PG_DB" -c "REVOKE ALL ON DATABASE $STACK_PG_DB FROM PUBLIC" >/dev/null

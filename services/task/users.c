@@ -161,7 +161,7 @@ int users_admin_list(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t
         tm_svc_reply_problem(rep, req, 400, NULL, "limit must be 1..200; cursor as returned");
         return TM_OK;
     }
-    char lim[16];
+    char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     PGresult *r = NULL;
     int rc = tm_pg_exec(w->pg, "auth_users_page", 2, (const char *[]){after, lim}, &r, NULL);

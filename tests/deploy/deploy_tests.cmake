@@ -1,7 +1,4 @@
 # ctest label "deploy": offline checks of docker/, docker-compose.yml, k8s/ and scripts/.
-# Included from tests/e2e/CMakeLists.txt (and from tests/deploy/CMakeLists.txt if
-# tests/CMakeLists.txt ever lists "deploy"): the guard keeps the tests registered once.
-include_guard(GLOBAL)
 find_program(NODE_EXE node)
 if(NODE_EXE)
   foreach(mode manifests lint negative scripts)
