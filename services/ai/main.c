@@ -1,9 +1,17 @@
-/* tm-ai: wiring only. Configuration, logging, the service harness, signals. */
+/* tm-ai: wiring only. Configuration, logging, the answer cache, the LLM client, the
+ * TM_EVENTS consumer, the service harness with the ai routes, signals. */
 #include <nats/nats.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "config.h"
+#include "consumer.h"
+#include "handlers.h"
+#include "llm.h"
+#include "projection.h"
+#include "tm_util.h"
 #include "tm_lifecycle.h"
 #include "tm_log.h"
 #include "tm_subjects.h"
@@ -16,7 +24,18 @@ static int usage(const char *arg)
     return 2;
 }
 
-static tm_svc_config_t svc_config(const ai_config_t *c)
+/* The harness prepares one list on every worker: projection reads + suggestion writes. */
+static tm_pg_stmt_t *all_stmts(size_t *n)
+{
+    *n = ai_projection_nstmts + ai_handler_nstmts;
+    tm_pg_stmt_t *s = tm_xcalloc(*n, sizeof *s);
+    memcpy(s, ai_projection_stmts, ai_projection_nstmts * sizeof *s);
+    memcpy(s + ai_projection_nstmts, ai_handler_stmts, ai_handler_nstmts * sizeof *s);
+    return s;
+}
+
+static tm_svc_config_t svc_config(const ai_config_t *c, ai_app_t *app, const tm_pg_stmt_t *stmts,
+                                  size_t nstmts)
 {
     return (tm_svc_config_t){
         .name = "ai",
@@ -29,6 +48,12 @@ static tm_svc_config_t svc_config(const ai_config_t *c)
         .queue_cap = (int)c->queue_cap,
         .drain_timeout_ms = c->drain_timeout_ms,
         .admin_port = (int)c->admin_port,
+        .stmts = stmts,
+        .nstmts = nstmts,
+        .routes = ai_routes,
+        .nroutes = ai_nroutes,
+        .worker_init = ai_handlers_worker_init,
+        .arg = app,
     };
 }
 
@@ -51,14 +76,26 @@ int main(int argc, char **argv)
     tm_log_init("ai", (tm_log_level_t)cfg.log_level);
     ai_config_log(&cfg);
     tm_lifecycle_init();
-    tm_svc_config_t sc = svc_config(&cfg);
+    size_t nstmts;
+    tm_pg_stmt_t *stmts = all_stmts(&nstmts);
+    ai_app_t app = {.cfg = &cfg,
+                    .cache = ai_cache_new((size_t)cfg.cache_entries, cfg.cache_ttl_ms),
+                    .llm = ai_llm_new(&cfg)};
+    tm_svc_config_t sc = svc_config(&cfg, &app, stmts, nstmts);
     tm_svc_t *svc = tm_svc_start(&sc);
     int rc = 1;
     if (svc) {
-        tm_lifecycle_wait();
+        ai_consumer_t *consumer = ai_consumer_start(cfg.nats_url, cfg.pg_url, cfg.consumer,
+                                                    app.cache);
+        if (consumer)
+            tm_lifecycle_wait();
+        ai_consumer_stop(consumer);
         tm_svc_stop(svc);
-        rc = 0;
+        rc = consumer ? 0 : 1;
     }
+    ai_llm_free(app.llm);
+    ai_cache_free(app.cache);
+    free(stmts);
     ai_config_free(&cfg);
     nats_Close();
     return rc;

@@ -1,0 +1,190 @@
+/* ai_cache: chained hash table + LRU list under one mutex. Values are kept as JSON text so
+ * no jansson object is shared between threads (jansson refcounts are not atomic). */
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm_json.h"
+#include "tm_util.h"
+
+typedef struct entry {
+    struct entry *next_hash;
+    struct entry *prev_lru, *next_lru; /* head = most recent */
+    char user_id[37];
+    char *key;
+    uint64_t hash;
+    int64_t gen;
+    int64_t expires_ms;
+    char *text;
+} entry_t;
+
+struct ai_cache {
+    pthread_mutex_t mu;
+    size_t capacity, size, nbuckets;
+    int64_t ttl_ms;
+    entry_t **buckets;
+    entry_t *head, *tail;
+};
+
+static uint64_t fnv(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *s = a; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h = (h ^ '|') * 1099511628211ULL;
+    for (const char *s = b; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+ai_cache_t *ai_cache_new(size_t capacity, int64_t ttl_ms)
+{
+    ai_cache_t *c = tm_xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    c->capacity = capacity;
+    c->ttl_ms = ttl_ms;
+    c->nbuckets = 64;
+    while (c->nbuckets < capacity && c->nbuckets < (1u << 20))
+        c->nbuckets <<= 1;
+    c->buckets = tm_xcalloc(c->nbuckets, sizeof *c->buckets);
+    return c;
+}
+
+static void lru_unlink(ai_cache_t *c, entry_t *e)
+{
+    if (e->prev_lru)
+        e->prev_lru->next_lru = e->next_lru;
+    else
+        c->head = e->next_lru;
+    if (e->next_lru)
+        e->next_lru->prev_lru = e->prev_lru;
+    else
+        c->tail = e->prev_lru;
+    e->prev_lru = e->next_lru = NULL;
+}
+
+static void lru_push(ai_cache_t *c, entry_t *e)
+{
+    e->next_lru = c->head;
+    e->prev_lru = NULL;
+    if (c->head)
+        c->head->prev_lru = e;
+    c->head = e;
+    if (!c->tail)
+        c->tail = e;
+}
+
+static void remove_entry(ai_cache_t *c, entry_t *e)
+{
+    entry_t **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->next_hash;
+    if (*pp)
+        *pp = e->next_hash;
+    lru_unlink(c, e);
+    free(e->key);
+    free(e->text);
+    free(e);
+    c->size--;
+}
+
+static entry_t *find(ai_cache_t *c, const char *user_id, const char *key, uint64_t h)
+{
+    for (entry_t *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next_hash)
+        if (e->hash == h && strcmp(e->user_id, user_id) == 0 && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+void ai_cache_free(ai_cache_t *c)
+{
+    if (!c)
+        return;
+    while (c->head)
+        remove_entry(c, c->head);
+    free(c->buckets);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+json_t *ai_cache_get(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
+                     int64_t now_ms)
+{
+    if (!c || c->capacity == 0 || c->ttl_ms == 0)
+        return NULL;
+    char *text = NULL;
+    uint64_t h = fnv(user_id, key);
+    pthread_mutex_lock(&c->mu);
+    entry_t *e = find(c, user_id, key, h);
+    if (e && (e->gen != gen || e->expires_ms <= now_ms)) {
+        remove_entry(c, e);
+        e = NULL;
+    }
+    if (e) {
+        lru_unlink(c, e);
+        lru_push(c, e);
+        text = tm_xstrdup(e->text);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!text)
+        return NULL;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    free(text);
+    return v;
+}
+
+void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
+                  const json_t *value, int64_t now_ms)
+{
+    if (!c || c->capacity == 0 || c->ttl_ms == 0 || strlen(user_id) > 36)
+        return;
+    char *text = tm_json_dumps(value, NULL);
+    uint64_t h = fnv(user_id, key);
+    pthread_mutex_lock(&c->mu);
+    entry_t *e = find(c, user_id, key, h);
+    if (e)
+        remove_entry(c, e);
+    while (c->size >= c->capacity && c->tail)
+        remove_entry(c, c->tail);
+    e = tm_xcalloc(1, sizeof *e);
+    snprintf(e->user_id, sizeof e->user_id, "%s", user_id);
+    e->key = tm_xstrdup(key);
+    e->hash = h;
+    e->gen = gen;
+    e->expires_ms = now_ms + c->ttl_ms;
+    e->text = text;
+    size_t b = h & (c->nbuckets - 1);
+    e->next_hash = c->buckets[b];
+    c->buckets[b] = e;
+    lru_push(c, e);
+    c->size++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+size_t ai_cache_invalidate_user(ai_cache_t *c, const char *user_id)
+{
+    if (!c)
+        return 0;
+    size_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (entry_t *e = c->head, *next; e; e = next) {
+        next = e->next_lru;
+        if (strcmp(e->user_id, user_id) == 0) {
+            remove_entry(c, e);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+size_t ai_cache_size(ai_cache_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->size;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}

@@ -1,0 +1,202 @@
+/* ai_consumer: see consumer.h. */
+#include "consumer.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "projection.h"
+#include "tm_events.h"
+#include "tm_log.h"
+#include "tm_metrics.h"
+#include "tm_nats.h"
+#include "tm_util.h"
+
+#define FETCH_BATCH 64
+#define FETCH_WAIT_MS 1000
+#define BACKOFF_MAX_MS 5000
+#define ACK_WAIT_MS 30000
+#define EVENTS_SUBJECTS "tm.v1.evt.>"
+
+struct ai_consumer {
+    pthread_t thread;
+    atomic_bool stop;
+    char *nats_url, *pg_conninfo, *durable;
+    ai_cache_t *cache;
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *sub;
+    tm_pg_t *pg;
+    tm_counter_t *applied, *bad, *retried;
+};
+
+static void nap(ai_consumer_t *c, int64_t ms)
+{
+    for (int64_t slept = 0; slept < ms && !atomic_load(&c->stop); slept += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void drop_sub(ai_consumer_t *c)
+{
+    if (c->sub)
+        natsSubscription_Destroy(c->sub);
+    c->sub = NULL;
+}
+
+static int subscribe(ai_consumer_t *c)
+{
+    if (!c->nc) {
+        tm_nats_opts_t o = {.name = "tm-ai-consumer"};
+        if (tm_nats_connect(c->nats_url, &o, &c->nc) != TM_OK)
+            return TM_ERR_UNAVAILABLE;
+    }
+    if (!c->js && natsConnection_JetStream(&c->js, c->nc, NULL) != NATS_OK)
+        return TM_ERR_NATS;
+    if (tm_events_ensure_stream(c->js, 0) != TM_OK)
+        return TM_ERR_UNAVAILABLE;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Config.Durable = c->durable;
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.AckWait = (int64_t)ACK_WAIT_MS * 1000000;
+    so.Config.MaxDeliver = -1;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PullSubscribe(&c->sub, c->js, EVENTS_SUBJECTS, c->durable, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        TM_WARN("consumer: pull subscribe failed: %s (%d)", natsStatus_GetText(s), (int)jerr);
+        return TM_ERR_NATS;
+    }
+    TM_INFO("consumer: durable '%s' on TM_EVENTS ready", c->durable);
+    return TM_OK;
+}
+
+/* 0: ack; otherwise leave for redelivery. */
+static int handle(ai_consumer_t *c, natsMsg *m)
+{
+    tm_event_t ev;
+    tm_json_errors_t errs = {0};
+    const char *data = natsMsg_GetData(m);
+    int len = natsMsg_GetDataLength(m);
+    if (tm_event_decode(data ? data : "", len > 0 ? (size_t)len : 0, &ev, &errs) != TM_OK) {
+        tm_log_kv(TM_LOG_WARN, NULL, "consumer: undecodable event dropped",
+                  (const char *[]){"subject", natsMsg_GetSubject(m), "field",
+                                   errs.count ? errs.e[0].field : "", "reason",
+                                   errs.count ? errs.e[0].reason : "", NULL});
+        tm_counter_add(c->bad, 1);
+        return TM_OK;
+    }
+    ai_touched_t touched;
+    int rc = ai_projection_apply(c->pg, &ev, &touched);
+    if (rc == TM_ERR_INVALID) {
+        tm_log_kv(TM_LOG_WARN, NULL, "consumer: event with bad data dropped",
+                  (const char *[]){"event_id", ev.event_id, "type", ev.type, NULL});
+        tm_counter_add(c->bad, 1);
+        rc = TM_OK;
+    } else if (rc == TM_OK) {
+        for (size_t i = 0; i < touched.n; i++)
+            ai_cache_invalidate_user(c->cache, touched.ids[i]);
+        tm_counter_add(c->applied, 1);
+    }
+    tm_event_dispose(&ev);
+    return rc;
+}
+
+/* Returns false when Postgres failed (the caller backs off). */
+static bool fetch_once(ai_consumer_t *c)
+{
+    natsMsgList list = {0};
+    jsErrCode jerr = 0;
+    natsStatus s = natsSubscription_Fetch(&list, c->sub, FETCH_BATCH, FETCH_WAIT_MS, &jerr);
+    if (s == NATS_TIMEOUT)
+        return true;
+    if (s != NATS_OK) {
+        TM_WARN("consumer: fetch failed: %s", natsStatus_GetText(s));
+        nap(c, 500);
+        return true;
+    }
+    bool ok = true;
+    for (int i = 0; i < list.Count; i++) {
+        natsMsg *m = list.Msgs[i];
+        if (ok && handle(c, m) == TM_OK) {
+            natsMsg_Ack(m, NULL);
+        } else {
+            /* keep order: leave this and the rest of the batch for redelivery */
+            ok = false;
+            natsMsg_Nak(m, NULL);
+            tm_counter_add(c->retried, 1);
+        }
+    }
+    natsMsgList_Destroy(&list);
+    return ok;
+}
+
+static void *consumer_main(void *arg)
+{
+    ai_consumer_t *c = arg;
+    int64_t backoff = 250;
+    while (!atomic_load(&c->stop)) {
+        if (!c->sub && subscribe(c) != TM_OK) {
+            nap(c, backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        if (tm_pg_ensure(c->pg) != TM_OK || !fetch_once(c)) {
+            nap(c, backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        backoff = 250;
+    }
+    return NULL;
+}
+
+ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo,
+                                 const char *durable, ai_cache_t *cache)
+{
+    ai_consumer_t *c = tm_xcalloc(1, sizeof *c);
+    c->nats_url = tm_xstrdup(nats_url);
+    c->pg_conninfo = tm_xstrdup(pg_conninfo);
+    c->durable = tm_xstrdup(durable);
+    c->cache = cache;
+    c->pg = tm_pg_new(pg_conninfo, "ai", ai_projection_stmts, ai_projection_nstmts);
+    c->applied = tm_metrics_counter("tm_ai_events_total", "TM_EVENTS messages handled",
+                                    "result=\"applied\"");
+    c->bad = tm_metrics_counter("tm_ai_events_total", "TM_EVENTS messages handled",
+                                "result=\"dropped\"");
+    c->retried = tm_metrics_counter("tm_ai_events_total", "TM_EVENTS messages handled",
+                                    "result=\"retried\"");
+    if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+        TM_ERROR("consumer: cannot start thread");
+        tm_pg_free(c->pg);
+        free(c->nats_url);
+        free(c->pg_conninfo);
+        free(c->durable);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ai_consumer_stop(ai_consumer_t *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stop, true);
+    pthread_join(c->thread, NULL);
+    drop_sub(c);
+    if (c->js)
+        jsCtx_Destroy(c->js);
+    if (c->nc)
+        natsConnection_Destroy(c->nc);
+    tm_pg_free(c->pg);
+    free(c->nats_url);
+    free(c->pg_conninfo);
+    free(c->durable);
+    free(c);
+}

@@ -1,0 +1,24 @@
+/* ai_consumer: the durable pull consumer on TM_EVENTS that builds the ai projection.
+ *
+ * One thread with its own NATS connection and its own tm_pg_t. Each message is decoded
+ * (tm_event_decode), applied (ai_projection_apply) and acked; a message that cannot be
+ * decoded or carries bad data is logged and acked (never redelivered forever); a Postgres
+ * failure leaves it unacked (JetStream redelivers after AckWait) and the thread backs off.
+ * Every user whose data changed has its cached answers dropped (ai_cache). */
+#ifndef AI_CONSUMER_H
+#define AI_CONSUMER_H
+
+#include "cache.h"
+#include "tm_error.h"
+
+typedef struct ai_consumer ai_consumer_t;
+
+/* Start the thread. Strings are copied; cache is borrowed (outlives the consumer).
+ * Returns NULL after logging why (only on thread creation failure: connection problems
+ * are retried inside the thread). */
+ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo,
+                                 const char *durable, ai_cache_t *cache);
+/* Stop and join (at most one fetch wait, ~1 s). NULL ok. */
+void ai_consumer_stop(ai_consumer_t *c);
+
+#endif

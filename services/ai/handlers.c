@@ -1,0 +1,270 @@
+/* ai_handlers: routes table, shared helpers, and the read-only routes (parse, insights,
+ * recommend). Suggestions live in handlers_suggest.c. */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "insights.h"
+#include "parse.h"
+#include "suggest_rules.h"
+#include "tm_query.h"
+#include "tm_subjects.h"
+#include "tm_util.h"
+#include "tz.h"
+#include "urgency.h"
+
+#define RECOMMEND_DEFAULT 10
+#define RECOMMEND_MAX 50
+
+static int h_parse(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+
+const tm_svc_route_t ai_routes[] = {
+    {.subject = TM_SUBJ_AI_PARSE, .fn = h_parse},
+    {.subject = TM_SUBJ_AI_INSIGHTS, .fn = h_insights},
+    {.subject = TM_SUBJ_AI_RECOMMEND, .fn = h_recommend},
+    {.subject = TM_SUBJ_AI_SUGGEST, .fn = ai_h_suggest},
+    {.subject = TM_SUBJ_AI_ACCEPT, .fn = ai_h_accept},
+    {.subject = TM_SUBJ_AI_REJECT, .fn = ai_h_reject},
+};
+const size_t ai_nroutes = sizeof ai_routes / sizeof ai_routes[0];
+
+int ai_handlers_worker_init(tm_svc_worker_t *w, void *arg)
+{
+    w->user = arg;
+    return TM_OK;
+}
+
+ai_app_t *ai_h_app(tm_svc_worker_t *w)
+{
+    return w->user;
+}
+
+bool ai_h_user(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    if (tm_is_uuid(req->call.user_id))
+        return true;
+    tm_svc_reply_problem(rep, req, 401, NULL, "authentication required");
+    return false;
+}
+
+json_t *ai_h_time(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[40];
+    tm_format_rfc3339_ms(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+json_t *ai_h_cache_get(tm_svc_worker_t *w, const char *user, const char *key, int64_t *gen)
+{
+    if (ai_projection_gen(w->pg, user, gen) != TM_OK) {
+        *gen = -1; /* unknown: neither read nor write the cache */
+        return NULL;
+    }
+    json_t *v = ai_cache_get(ai_h_app(w)->cache, user, key, *gen, tm_now_ms());
+    if (v)
+        json_object_set_new(v, "cached", json_true());
+    return v;
+}
+
+void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, int64_t gen,
+                    json_t *reply)
+{
+    if (gen >= 0)
+        ai_cache_put(ai_h_app(w)->cache, user, key, gen, reply, tm_now_ms());
+}
+
+/* ---- parse ---- */
+
+static const tm_json_field_t parse_fields[] = {
+    {.name = "text", .kind = TM_JF_STRING, .required = true, .min = 1, .max = AI_PARSE_MAX_CHARS},
+    {.name = "timezone", .kind = TM_JF_STRING, .min = 1, .max = AI_TZ_NAME_MAX - 1},
+    {.name = "now", .kind = TM_JF_TIME},
+};
+
+static int h_parse(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    (void)w;
+    if (!ai_h_user(req, rep) || tm_svc_check_body(req, rep, parse_fields, 3) != TM_OK)
+        return TM_OK;
+    int64_t now = tm_wall_ms();
+    const char *now_s = tm_json_str(req->json, "now", NULL);
+    if (now_s && tm_parse_rfc3339(now_s, &now) != TM_OK)
+        now = tm_wall_ms();
+    const char *tz = tm_json_str(req->json, "timezone", "UTC");
+    ai_parse_result_t *r = tm_xmalloc(sizeof *r);
+    int rc = ai_parse(tm_json_str(req->json, "text", ""), tz, now, r);
+    if (rc != TM_OK) {
+        tm_svc_reply_problem(rep, req, 400, "validation", "%s",
+                             rc == TM_ERR_LIMIT ? "text is too long"
+                                                : "text or timezone is not valid");
+        free(r);
+        return TM_OK;
+    }
+    json_t *out = ai_parse_to_json(r);
+    json_object_set_new(out, "source", json_string("rules"));
+    free(r);
+    tm_svc_reply_json(rep, 200, out);
+    return TM_OK;
+}
+
+/* ---- insights ---- */
+
+static int query_tz(const tm_svc_req_t *req, tm_svc_reply_t *rep, ai_tz_t *tz, char *name,
+                    size_t cap)
+{
+    long n = tm_query_get(tm_query_string(req->msg), "timezone", name, cap);
+    if (n <= 0)
+        snprintf(name, cap, "UTC");
+    if (n == -2 || ai_tz_init(tz, name) != TM_OK) {
+        tm_svc_reply_problem(rep, req, 400, "validation", "timezone is not a known time zone");
+        return TM_ERR_INVALID;
+    }
+    return TM_OK;
+}
+
+static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    ai_tz_t tz;
+    char tzname[AI_TZ_NAME_MAX], key[128];
+    if (!ai_h_user(req, rep) || query_tz(req, rep, &tz, tzname, sizeof tzname) != TM_OK)
+        return TM_OK;
+    const char *user = req->call.user_id;
+    snprintf(key, sizeof key, "insights|%s", tzname);
+    int64_t gen;
+    json_t *hit = ai_h_cache_get(w, user, key, &gen);
+    if (hit) {
+        tm_svc_reply_json(rep, 200, hit);
+        return TM_OK;
+    }
+    ai_task_set_t set;
+    int rc = ai_projection_load(w->pg, user, ai_h_app(w)->cfg->max_tasks, &set);
+    if (rc != TM_OK)
+        return rc;
+    int64_t now = tm_wall_ms();
+    json_t *out = ai_insights(set.tasks, set.n, now, &tz);
+    ai_task_set_dispose(&set);
+    json_object_set_new(out, "timezone", json_string(tzname));
+    json_object_set_new(out, "generated_at", ai_h_time(now));
+    json_object_set_new(out, "source", json_string("rules"));
+    json_object_set_new(out, "cached", json_false());
+    ai_h_cache_put(w, user, key, gen, out);
+    tm_svc_reply_json(rep, 200, out);
+    return TM_OK;
+}
+
+/* ---- recommend ---- */
+
+typedef struct {
+    int64_t limit;
+    char workspace_id[37];
+} rec_query_t;
+
+static int rec_query(const tm_svc_req_t *req, tm_svc_reply_t *rep, rec_query_t *q)
+{
+    const char *qs = tm_query_string(req->msg);
+    char buf[64];
+    q->limit = RECOMMEND_DEFAULT;
+    q->workspace_id[0] = '\0';
+    long n = tm_query_get(qs, "limit", buf, sizeof buf);
+    if (n > 0) {
+        char *end = NULL;
+        long long v = strtoll(buf, &end, 10);
+        if (*end || v < 1 || v > RECOMMEND_MAX)
+            n = -2;
+        q->limit = v;
+    }
+    long m = tm_query_get(qs, "workspace_id", buf, sizeof buf);
+    if (m == 36 && tm_is_uuid(buf))
+        memcpy(q->workspace_id, buf, 37);
+    if (n == -2 || n == 0 || m == -2 || m == 0 || (m > 0 && !q->workspace_id[0])) {
+        tm_svc_reply_problem(rep, req, 400, "validation",
+                             "limit must be 1..%d and workspace_id a UUID", RECOMMEND_MAX);
+        return TM_ERR_INVALID;
+    }
+    return TM_OK;
+}
+
+static bool is_open(const ai_task_set_t *s, size_t i, const char *ws)
+{
+    return s->tasks[i].completed_at == 0 && strcmp(s->meta[i].status, "done") != 0 &&
+           strcmp(s->meta[i].status, "archived") != 0 &&
+           (!*ws || strcmp(s->meta[i].workspace_id, ws) == 0);
+}
+
+static json_t *rec_item(const ai_task_t *t, const ai_task_meta_t *m, const ai_task_set_t *hist_set,
+                        const ai_task_t *hist, size_t nh, int64_t now, const ai_weights_t *wt)
+{
+    (void)hist_set;
+    ai_urgency_parts_t p;
+    double score = ai_urgency(t, now, wt, &p);
+    size_t samples = 0;
+    int est = ai_estimate_minutes(hist, nh, t->title, t->labels, t->n_labels,
+                                  t->estimate_minutes, &samples);
+    const char *src = samples ? "history" : t->estimate_minutes > 0 ? "task" : "default";
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f, s:f, s:f}, s:i, s:s, s:i, "
+                     "s:s}",
+                     "task_id", t->id, "workspace_id", m->workspace_id, "title", t->title,
+                     "priority", t->priority ? json_integer(t->priority) : json_null(),
+                     "due_at", ai_h_time(t->due_at), "score", score, "parts", "priority",
+                     p.priority, "due", p.due, "age", p.age, "quick_win", p.quick_win,
+                     "estimated_minutes", est, "estimate_source", src, "estimate_samples",
+                     (int)samples, "difficulty", ai_difficulty(est));
+}
+
+static json_t *recommend(const ai_task_set_t *s, const rec_query_t *q, const ai_weights_t *wt)
+{
+    ai_task_t *open = tm_xcalloc(s->n + 1, sizeof *open), *hist = tm_xcalloc(s->n + 1, sizeof *hist);
+    size_t *idx = tm_xcalloc(s->n + 1, sizeof *idx), *order = tm_xcalloc(s->n + 1, sizeof *order);
+    size_t no = 0, nh = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (is_open(s, i, q->workspace_id)) {
+            idx[no] = i;
+            open[no++] = s->tasks[i];
+        } else if (s->tasks[i].completed_at) {
+            hist[nh++] = s->tasks[i];
+        }
+    }
+    int64_t now = tm_wall_ms();
+    ai_urgency_rank(open, no, now, wt, order);
+    json_t *data = json_array();
+    for (size_t k = 0; k < no && (int64_t)k < q->limit; k++)
+        json_array_append_new(data, rec_item(&open[order[k]], &s->meta[idx[order[k]]], s, hist,
+                                             nh, now, wt));
+    free(open);
+    free(hist);
+    free(idx);
+    free(order);
+    return json_pack("{s:o, s:o, s:s, s:b}", "data", data, "generated_at", ai_h_time(now),
+                     "source", "rules", "cached", 0);
+}
+
+static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    rec_query_t q;
+    char key[128];
+    if (!ai_h_user(req, rep) || rec_query(req, rep, &q) != TM_OK)
+        return TM_OK;
+    const char *user = req->call.user_id;
+    snprintf(key, sizeof key, "recommend|%lld|%s", (long long)q.limit, q.workspace_id);
+    int64_t gen;
+    json_t *hit = ai_h_cache_get(w, user, key, &gen);
+    if (hit) {
+        tm_svc_reply_json(rep, 200, hit);
+        return TM_OK;
+    }
+    ai_task_set_t set;
+    int rc = ai_projection_load(w->pg, user, ai_h_app(w)->cfg->max_tasks, &set);
+    if (rc != TM_OK)
+        return rc;
+    json_t *out = recommend(&set, &q, &ai_h_app(w)->cfg->weights);
+    ai_task_set_dispose(&set);
+    ai_h_cache_put(w, user, key, gen, out);
+    tm_svc_reply_json(rep, 200, out);
+    return TM_OK;
+}

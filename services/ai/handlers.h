@@ -1,0 +1,51 @@
+/* ai_handlers: tm-ai's NATS routes (tm.v1.ai.*), run on the harness worker threads.
+ *
+ *  parse      {text, timezone?, now?} -> ai_parse_to_json + source
+ *  insights   query timezone? -> ai_insights numbers (cached per user)
+ *  recommend  query limit?, workspace_id? -> open tasks ranked by urgency (cached)
+ *  suggest    {workspace_id?, context?, limit?} -> stored suggestions (rules or LLM; cached)
+ *  accept     Tm-Param-id, {workspace_id?} -> creates the proposed tasks through tm-task
+ *  reject     Tm-Param-id -> records the rejection
+ * Every route needs Tm-User-Id (401 otherwise) and sees only that user's data; another
+ * user's suggestion is 404. Handlers reach the shared ai_app_t through w->user. */
+#ifndef AI_HANDLERS_H
+#define AI_HANDLERS_H
+
+#include <jansson.h>
+#include "cache.h"
+#include "config.h"
+#include "llm.h"
+#include "projection.h"
+#include "tm_svc.h"
+
+typedef struct {
+    const ai_config_t *cfg;  /* read-only */
+    ai_cache_t *cache;       /* thread-safe */
+    ai_llm_t *llm;           /* NULL when TM_AI_PROVIDER=none */
+} ai_app_t;
+
+extern const tm_svc_route_t ai_routes[];
+extern const size_t ai_nroutes;
+/* Statements of the suggestion routes (the harness also needs ai_projection_stmts). */
+extern const tm_pg_stmt_t ai_handler_stmts[];
+extern const size_t ai_handler_nstmts;
+
+/* worker_init for the harness: arg is the ai_app_t. */
+int ai_handlers_worker_init(tm_svc_worker_t *w, void *arg);
+
+/* Shared by handlers*.c. */
+ai_app_t *ai_h_app(tm_svc_worker_t *w);
+/* false (with a 401 reply) when the request has no valid Tm-User-Id. */
+bool ai_h_user(const tm_svc_req_t *req, tm_svc_reply_t *rep);
+/* Cached reply for (user, key) at the user's current generation (*gen set either way), with
+ * "cached": true; NULL on a miss. */
+json_t *ai_h_cache_get(tm_svc_worker_t *w, const char *user, const char *key, int64_t *gen);
+void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, int64_t gen,
+                    json_t *reply);
+json_t *ai_h_time(int64_t ms); /* RFC 3339 string or null */
+
+int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+int ai_h_accept(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+int ai_h_reject(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+
+#endif

@@ -1,0 +1,58 @@
+/* ai_projection: the ai schema's view of TM_EVENTS, and the per-user reads handlers use.
+ *
+ * Writes (consumer thread): ai_projection_apply() applies one decoded event inside one
+ * transaction, idempotent by event id (processed_events) and by task version (an older
+ * version never overwrites a newer one), and reports the users whose data changed so the
+ * caller can drop their cached answers. Reads (worker threads): a user's tasks are the
+ * tasks they created or are assigned to, never anyone else's.
+ * Every function takes the calling thread's own tm_pg_t (prepared with ai_projection_stmts). */
+#ifndef AI_PROJECTION_H
+#define AI_PROJECTION_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ai_task.h"
+#include "tm_events.h"
+#include "tm_pg.h"
+
+#define AI_PROJ_MAX_TOUCHED 4
+
+extern const tm_pg_stmt_t ai_projection_stmts[];
+extern const size_t ai_projection_nstmts;
+
+typedef struct {
+    size_t n;
+    char ids[AI_PROJ_MAX_TOUCHED][37];
+} ai_touched_t;
+
+/* Apply ev. Returns 0 (applied, duplicate or irrelevant: ack it), TM_ERR_INVALID (bad
+ * data: log and ack), TM_ERR_PG / TM_ERR_UNAVAILABLE (retry later: do not ack).
+ * touched receives the users whose projection changed. */
+int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched) TM_WUR;
+
+/* Extra per-task fields the engine's ai_task_t does not carry. Borrowed from the set. */
+typedef struct {
+    const char *workspace_id;
+    const char *status;
+    const char *created_by;   /* may be "" */
+    const char *assignee_id;  /* may be "" */
+} ai_task_meta_t;
+
+/* A user's tasks, most recently updated first. Owns all strings the tasks point to. */
+typedef struct {
+    size_t n;
+    ai_task_t *tasks;
+    ai_task_meta_t *meta;
+    void *res;        /* PGresult the strings borrow from */
+    json_t **labels;  /* per task: parsed label array */
+    const char **label_ptrs;
+} ai_task_set_t;
+
+/* Load at most max of user_id's tasks (not deleted). Caller disposes set. */
+int ai_projection_load(tm_pg_t *pg, const char *user_id, int64_t max, ai_task_set_t *set) TM_WUR;
+void ai_task_set_dispose(ai_task_set_t *set);
+/* The user's projection generation (0 when never touched). */
+int ai_projection_gen(tm_pg_t *pg, const char *user_id, int64_t *gen) TM_WUR;
+
+#endif

@@ -1,0 +1,89 @@
+// tm-ai end to end through the gateway, in the stack's default mode (TM_AI_PROVIDER=none):
+// parse, insights, recommendations and suggestions from the user's own tasks (projected
+// from TM_EVENTS), accept creating tasks once, reject, and another user's suggestion -> 404.
+// The LLM mode (fake OpenAI-compatible server: valid, malformed, slow, 500s, 10 MB) is covered
+// by tests/integration/test_ai.c, which starts its own tm-ai with TM_AI_PROVIDER=openai.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, expectStatus, registerAndLogin } from './lib/client.mjs';
+
+let alice;
+let bob;
+let ws;
+
+async function newTask(body) {
+  const res = await api('POST', '/api/v1/tasks', { token: alice.access_token, body: { workspace_id: ws, ...body } });
+  expectStatus(res, 201, 'create task:');
+  return res.json;
+}
+
+// The projection is eventually consistent: poll until pred(json) holds.
+async function until(path, pred, what) {
+  let last;
+  for (let i = 0; i < 100; i++) {
+    last = await api('GET', path, { token: alice.access_token });
+    if (last.status === 200 && pred(last.json)) return last.json;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`${what}: last answer ${last.status} ${last.text.slice(0, 300)}`);
+}
+
+before(async () => {
+  alice = await registerAndLogin('ai');
+  bob = await registerAndLogin('ai-other');
+  const res = await api('POST', '/api/v1/workspaces', { token: alice.access_token, body: { name: 'ai e2e' } });
+  expectStatus(res, 201, 'create workspace:');
+  ws = res.json.id;
+  for (let i = 0; i < 3; i++) {
+    const t = await newTask({ title: 'Weekly report', labels: ['work'], estimate_minutes: 60 });
+    expectStatus(await api('POST', `/api/v1/tasks/${t.id}/complete`, { token: alice.access_token, body: { minutes: 90 } }), 200);
+  }
+  await newTask({ title: 'Pay rent', priority: 1, due_at: new Date(Date.now() - 2 * 86400000).toISOString() });
+  await newTask({ title: 'Write design doc', priority: 3, estimate_minutes: 600 });
+});
+
+test('parse returns fields and spans', async () => {
+  const res = await api('POST', '/api/v1/ai/parse', {
+    token: alice.access_token,
+    body: { text: 'Call Bob tomorrow 5pm p1 #work', timezone: 'UTC', now: '2026-03-02T10:00:00Z' },
+  });
+  expectStatus(res, 200);
+  assert.equal(res.json.title, 'Call Bob');
+  assert.equal(res.json.due_at, '2026-03-03T17:00:00.000Z');
+  assert.equal(res.json.priority, 1);
+  assert.deepEqual(res.json.labels, ['work']);
+  assert.ok(res.json.spans.length >= 3);
+});
+
+test('insights and recommendations come from the user\'s own tasks', async () => {
+  const ins = await until('/api/v1/ai/insights?timezone=UTC',
+    (j) => j.estimate_accuracy && j.estimate_accuracy.samples === 3, 'insights');
+  assert.ok(ins.estimate_accuracy.median_ratio > 1.4);
+  const rec = await until('/api/v1/ai/recommendations?limit=5', (j) => j.data.length === 2, 'recommendations');
+  assert.equal(rec.data[0].title, 'Pay rent');
+  const doc = rec.data.find((d) => d.title === 'Write design doc');
+  assert.ok(doc);
+  const other = await api('GET', '/api/v1/ai/recommendations', { token: bob.access_token });
+  expectStatus(other, 200);
+  assert.equal(other.json.data.length, 0);
+});
+
+test('suggestions: rules source, accept creates once, reject, 404 for others', async () => {
+  const res = await api('POST', '/api/v1/ai/suggestions', { token: alice.access_token, body: { workspace_id: ws, limit: 10 } });
+  expectStatus(res, 200);
+  assert.equal(res.json.source, 'rules');
+  const nt = res.json.data.find((s) => s.kind === 'new_task');
+  const bd = res.json.data.find((s) => s.kind === 'breakdown');
+  assert.ok(nt && bd, JSON.stringify(res.json));
+  expectStatus(await api('POST', `/api/v1/ai/suggestions/${nt.id}/accept`, { token: bob.access_token, body: {} }), 404);
+  const a1 = await api('POST', `/api/v1/ai/suggestions/${nt.id}/accept`, { token: alice.access_token, body: {} });
+  expectStatus(a1, 200);
+  const a2 = await api('POST', `/api/v1/ai/suggestions/${nt.id}/accept`, { token: alice.access_token, body: {} });
+  expectStatus(a2, 200);
+  assert.equal(a1.json.tasks[0].id, a2.json.tasks[0].id);
+  const list = await api('GET', `/api/v1/tasks?workspace_id=${ws}&q=Weekly&limit=50`, { token: alice.access_token });
+  expectStatus(list, 200);
+  assert.equal(list.json.data.filter((t) => t.status !== 'done').length, 1);
+  expectStatus(await api('POST', `/api/v1/ai/suggestions/${bd.id}/reject`, { token: alice.access_token, body: {} }), 200);
+  expectStatus(await api('POST', `/api/v1/ai/suggestions/${bd.id}/accept`, { token: alice.access_token, body: {} }), 409);
+});
