@@ -4,7 +4,9 @@
 #   2. unit tests of both builds (ctest -L unit)
 #   3. the test stack from the sanitizer binaries: state ./.state/test (wiped), nats 24222
 #      (monitor 28222), Postgres 25432, gateway 18080, admin 19100-19103
-#   4. ctest -L 'integration|e2e|deploy' in build-asan/ against that stack
+#   4. ctest -L integration with only nats-server and Postgres up (those tests start their
+#      own daemons), then the four daemons on an empty NATS and ctest -L 'e2e|security',
+#      then the offline deployment checks (ctest -L deploy)
 #   5. stop the stack; any ASan/UBSan/LSan report in a daemon log fails the run
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 # --quick: skip the sanitizer build (the stack then runs the release binaries).
@@ -153,16 +155,45 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 check "npm install tests/e2e" npm_install tests/e2e || true
 check "npm install tests/deploy" npm_install tests/deploy || true
 
+# Integration tests start daemons of their own (on the same NATS): they run first, with
+# only nats-server and Postgres up; then NATS is restarted empty and the four daemons of the
+# stack start for the end-to-end, security and deployment checks.
+start_infra() {
+  state_init || return 1
+  start_nats || return 1
+  start_pg || return 1
+  create_db_roles || return 1
+  gen_keys || return 1
+}
+restart_nats_empty() {
+  stop_pid nats || return 1
+  rm -rf "$STACK_STATE/nats"
+  start_nats
+}
+start_daemons() {
+  local svc
+  for svc in "${TM_SERVICES[@]}"; do start_daemon "$svc" || return 1; done
+  wait_ready "${TM_SERVICES[@]}"
+}
+
 if [ "$TEST_BUILD_OK" = 1 ]; then
   STACK_STARTED=1
-  check "test stack ready (nats, postgres, 4 daemons)" start_stack || true
   export TM_TEST_NATS_URL="nats://127.0.0.1:$STACK_NATS_PORT"
   export TM_TEST_PG_URL="postgresql://postgres@127.0.0.1:$STACK_PG_PORT/$STACK_PG_DB"
   export TM_TEST_GATEWAY_URL="http://127.0.0.1:$STACK_HTTP_PORT"
   export TM_TEST_ADMIN_PORTS="gateway=$(admin_port gateway),task=$(admin_port task),realtime=$(admin_port realtime),ai=$(admin_port ai)"
   export TM_TEST_STATE="$STACK_STATE"
   export TM_TEST_ADMIN_EMAIL="$STACK_BOOTSTRAP_ADMIN_EMAIL"
-  run_ctest "$TEST_BUILD" 'integration|e2e|deploy'
+  export TM_TEST_TASK_PG_URL="postgresql://tm_task@127.0.0.1:$STACK_PG_PORT/$STACK_PG_DB"
+  export TM_TEST_TASK_BIN="$(daemon_bin task)"
+  if check "nats-server and Postgres ready" start_infra; then
+    run_ctest "$TEST_BUILD" integration
+    if check "test stack ready (4 daemons on an empty NATS)" restart_nats_empty &&
+      check "4 daemons ready" start_daemons; then
+      run_ctest "$TEST_BUILD" 'e2e|security'
+    fi
+  fi
+  run_ctest "$TEST_BUILD" deploy
 else
   fail "integration/e2e tests not run: no usable build in $TEST_BUILD"
   # the deployment checks need no binaries: run them from whichever build configured

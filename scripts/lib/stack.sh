@@ -329,6 +329,7 @@ daemon_env() {
   echo "TM_JWT_AUDIENCE=taskmesh-api"
   case "$svc" in
     gateway)
+      echo "TM_HTTP_HOST=127.0.0.1"
       echo "TM_HTTP_PORT=$STACK_HTTP_PORT"
       echo "TM_JWT_PUBLIC_KEY_FILE=$k/jwt-es256.pub.pem"
       ;;

@@ -1,4 +1,4 @@
-/* tm-realtime: wiring only. Configuration, logging, the service harness, signals. */
+/* tm-realtime: wiring only. Configuration, logging, the service (rt_service), signals. */
 #include <nats/nats.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,30 +6,13 @@
 #include "config.h"
 #include "tm_lifecycle.h"
 #include "tm_log.h"
-#include "tm_subjects.h"
-#include "tm_svc.h"
+#include "service.h"
 
 static int usage(const char *arg)
 {
     fprintf(stderr, "tm-realtime: unknown argument '%s' (configuration is TM_* environment "
                     "variables; see --help)\n", arg);
     return 2;
-}
-
-static tm_svc_config_t svc_config(const rt_config_t *c)
-{
-    return (tm_svc_config_t){
-        .name = "realtime",
-        .health_subject = TM_SUBJ_REALTIME_HEALTH,
-        .nats_url = c->nats_url,
-        .pg_conninfo = c->pg_url,
-        .schema = "realtime",
-        .migrations_dir = c->migrations_dir,
-        .workers = (int)c->workers,
-        .queue_cap = (int)c->queue_cap,
-        .drain_timeout_ms = c->drain_timeout_ms,
-        .admin_port = (int)c->admin_port,
-    };
 }
 
 int main(int argc, char **argv)
@@ -51,12 +34,11 @@ int main(int argc, char **argv)
     tm_log_init("realtime", (tm_log_level_t)cfg.log_level);
     rt_config_log(&cfg);
     tm_lifecycle_init();
-    tm_svc_config_t sc = svc_config(&cfg);
-    tm_svc_t *svc = tm_svc_start(&sc);
+    rt_service_t *svc = rt_service_start(&cfg);
     int rc = 1;
     if (svc) {
         tm_lifecycle_wait();
-        tm_svc_stop(svc);
+        rt_service_stop(svc);
         rc = 0;
     }
     rt_config_free(&cfg);
