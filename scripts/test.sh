@@ -164,6 +164,7 @@ start_infra() {
   start_pg || return 1
   create_db_roles || return 1
   gen_keys || return 1
+  psql_admin -c "CREATE DATABASE tm_itest" >/dev/null
 }
 restart_nats_empty() {
   stop_pid nats || return 1
@@ -187,7 +188,9 @@ if [ "$TEST_BUILD_OK" = 1 ]; then
   export TM_TEST_TASK_PG_URL="postgresql://tm_task@127.0.0.1:$STACK_PG_PORT/$STACK_PG_DB"
   export TM_TEST_TASK_BIN="$(daemon_bin task)"
   if check "nats-server and Postgres ready" start_infra; then
-    run_ctest "$TEST_BUILD" integration
+    # their own database: schemas they create must not be owned by the wrong role
+    TM_TEST_PG_URL="postgresql://postgres@127.0.0.1:$STACK_PG_PORT/tm_itest" \
+      run_ctest "$TEST_BUILD" integration
     if check "test stack ready (4 daemons on an empty NATS)" restart_nats_empty &&
       check "4 daemons ready" start_daemons; then
       run_ctest "$TEST_BUILD" 'e2e|security'
