@@ -87,6 +87,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     tm_admin_t *a = ((admin_handler_t *)self)->admin;
     const h2o_iovec_t p = req->path_normalized;
+    /* Probes and scrapers are infrequent: closing after each reply keeps no idle keep-alive
+     * connection around, which h2o 2.2.5 cannot dispose of at shutdown. */
+    req->http1_is_persistent = 0;
     bool known = h2o_memis(p.base, p.len, H2O_STRLIT("/healthz")) ||
                  h2o_memis(p.base, p.len, H2O_STRLIT("/readyz")) ||
                  h2o_memis(p.base, p.len, H2O_STRLIT("/metrics"));
@@ -151,13 +154,29 @@ static void setup_h2o(tm_admin_t *a)
     a->accept_ctx.hosts = a->config.hosts;
 }
 
+static bool has_connections(tm_admin_t *a)
+{
+    return !h2o_linklist_is_empty(&a->ctx.http1._conns) ||
+           !h2o_linklist_is_empty(&a->ctx.http2._conns);
+}
+
 /* Closes run a loop turn late (h2o 2.2): turn the loop after each close so that the
- * sockets and the context's queue are freed before the loop is destroyed. */
+ * sockets and the context's queue are freed before the loop is destroyed. A connection
+ * still open after a short grace (a client that connected and sent nothing) would make
+ * h2o_context_dispose abort on its linked timeout, so then the loop is left to the exiting
+ * process instead. */
 static void teardown(tm_admin_t *a)
 {
     h2o_socket_read_stop(a->listener);
     h2o_socket_close(a->listener);
     h2o_evloop_run(a->loop, 0);
+    int64_t deadline = tm_now_ms() + 1000;
+    while (has_connections(a) && tm_now_ms() < deadline)
+        h2o_evloop_run(a->loop, 10);
+    if (has_connections(a)) {
+        TM_WARN("admin: connections still open at shutdown; leaving them to the process exit");
+        return;
+    }
     h2o_context_dispose(&a->ctx);
     h2o_evloop_run(a->loop, 0);
     h2o_config_dispose(&a->config);
