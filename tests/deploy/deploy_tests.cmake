@@ -9,3 +9,9 @@ if(NODE_EXE)
 else()
   message(WARNING "node not found: deploy checks are not registered")
 endif()
+
+# docs/configuration.md is generated from the daemons' --help: it must match the binaries.
+add_test(NAME docs_configuration_in_sync
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/gen-config-doc.sh --check ${CMAKE_BINARY_DIR}
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(docs_configuration_in_sync PROPERTIES LABELS deploy TIMEOUT 60)
