@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "tm_log.h"
@@ -28,6 +29,31 @@ static __attribute__((unused)) const char *itest_env(const char *name)
         exit(1);
     }
     return v;
+}
+
+/* Listener ports of the integration tests on 127.0.0.1: TM_TEST_PORT_BASE (default 9210)
+ * plus one of the offsets below. Tests run one at a time (RUN_SERIAL), so ports only need to
+ * differ inside one test; the base moves them all for people sharing a machine. */
+enum {
+    ITEST_PORT_TASK = 0,     /* tm-task started by a test */
+    ITEST_PORT_AI = 1,       /* tm-ai */
+    ITEST_PORT_FAKE_LLM = 2, /* tests/e2e/lib/fake_llm.mjs */
+    ITEST_PORT_RT1 = 3,      /* in-process tm-realtime replicas */
+    ITEST_PORT_RT2 = 4,
+    ITEST_PORT_DAEMON = 5,   /* the tm-realtime binary of test_daemon */
+    ITEST_PORT_SVC = 6,      /* tm_svc / tm_admin of test_svc */
+    ITEST_PORT_SVC2 = 7,
+};
+
+static __attribute__((unused)) int itest_port(int offset)
+{
+    const char *b = getenv("TM_TEST_PORT_BASE");
+    int base = b && *b ? atoi(b) : 9210;
+    if (base < 1024 || base > 32000) {
+        fprintf(stderr, "FAIL: TM_TEST_PORT_BASE=%s is not a port in 1024..32000\n", b);
+        exit(1);
+    }
+    return base + offset;
 }
 
 /* A name unique to this process, for schemas and subjects. */
@@ -99,6 +125,11 @@ static __attribute__((unused)) int itest_http(int port, const char *method, cons
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 5}; /* a listener that never answers must not hang us */
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         if (fd >= 0)
             close(fd);

@@ -1,3 +1,6 @@
-# Task API subjects against a running tm-task on TM_TEST_NATS_URL (include from
+# Task API subjects against a tm-task the test starts itself (include from
 # tests/integration/CMakeLists.txt).
-tm_integration_test(test_task_api SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_task_api.c)
+tm_integration_test(test_task_api SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_task_api.c
+  ${CMAKE_CURRENT_LIST_DIR}/itest_daemon.c
+  DEFS TM_TASK_BIN="$<TARGET_FILE:tm-task>")
+add_dependencies(test_task_api tm-task)

@@ -17,7 +17,7 @@
 #error "TM_REALTIME_BIN must be defined by CMake"
 #endif
 
-#define DAEMON_ADMIN_PORT 9217
+#define DAEMON_ADMIN_PORT itest_port(ITEST_PORT_DAEMON)
 
 extern char **environ;
 

@@ -1,8 +1,10 @@
 /* Integration: tm-realtime (two replicas in this process) against a real nats-server with
- * JetStream and a real Postgres. Events are published into TM_EVENTS with js_Publish as
- * tm-task's relay does. tm-task itself is not running: a plain subscription answers
- * tm.v1.workspace.get / tm.v1.task.get for the membership fall-back (200 for the one
- * "fresh" workspace and its task, 404 otherwise). The tests run in order and share state. */
+ * JetStream and a real Postgres, with the built tm-task (started by the test, own database)
+ * answering tm.v1.workspace.get / tm.v1.task.get for the membership fall-back. Most events are
+ * inputs published into TM_EVENTS with js_Publish (exact seqs, replays, holes, garbage); the
+ * "fresh" workspace and its task are real: created through tm-task while the test holds
+ * tm-task's relay lock, so their events are still in the outbox when the fall-back is
+ * checked, then released and relayed for real. The tests run in order and share state. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 
 #include "config.h"
 #include "itest.h"
+#include "itest_daemon.h"
 #include "service.h"
 #include "tm_events.h"
 #include "tm_json.h"
@@ -21,8 +24,15 @@
 #include "tm_query.h"
 #include "tm_subjects.h"
 
-#define ADMIN_1 9219
-#define ADMIN_2 9229
+#ifndef TM_TASK_BIN
+#error "TM_TASK_BIN must be defined by CMake"
+#endif
+
+#define ADMIN_1 itest_port(ITEST_PORT_RT1)
+#define ADMIN_2 itest_port(ITEST_PORT_RT2)
+/* pg_advisory_lock key of tm-task's outbox relay (services/task/relay.c RELAY_LOCK_KEY):
+ * while the test holds it, tm-task commits events but does not publish them. */
+#define TASK_RELAY_LOCK_KEY "7402110301"
 
 static const char *nats_url, *pg_url;
 static char schema[64], consumer[64];
@@ -30,7 +40,8 @@ static rt_config_t cfg1, cfg2;
 static rt_service_t *rt1, *rt2;
 static natsConnection *nc;
 static jsCtx *js;
-static natsSubscription *task_stub_ws, *task_stub_task;
+static itest_task_t task;
+static PGconn *relay_hold; /* holds tm-task's relay lock until released */
 
 /* ids of this run */
 static char ws[37], ws_fresh[37], ws_prune[37], task1[37], task_fresh[37];
@@ -176,22 +187,41 @@ static json_t *resume(const char *user, const char *room, long since, long limit
     return call_json(TM_SUBJ_RT_RESUME, user, NULL, body, NULL, NULL, status);
 }
 
-/* ---- the tm-task stand-in for the membership fall-back ---- */
+/* ---- real data in tm-task ---- */
 
-static void on_task_stub(natsConnection *c, natsSubscription *sub, natsMsg *msg, void *closure)
+/* Request to tm-task as user; returns the body's string field `field` into out. */
+static void task_call(const char *subject, const char *user, const char *body, int want,
+                      const char *field, char out[37])
 {
-    (void)sub;
-    const char *want = closure == (void *)1 ? ws_fresh : task_fresh;
-    const char *id = tm_query_param(msg, "id");
-    bool ok = id && strcmp(id, want) == 0;
-    char body[160];
-    snprintf(body, sizeof body, "{\"id\":\"%s\",\"workspace_id\":\"%s\"}", want, ws_fresh);
-    natsMsg *out = NULL;
-    natsMsg_Create(&out, natsMsg_GetReply(msg), NULL, ok ? body : "{}", ok ? (int)strlen(body) : 2);
-    natsMsgHeader_Set(out, TM_HDR_STATUS, ok ? "200" : "404");
-    natsConnection_PublishMsg(c, out);
-    natsMsg_Destroy(out);
-    natsMsg_Destroy(msg);
+    int st;
+    json_t *r = call_json(subject, user, NULL, body, NULL, NULL, &st);
+    if (st != want)
+        fail_msg("%s: %d, want %d (tm-task log: %s)", subject, st, want, task.log);
+    snprintf(out, 37, "%s", tm_json_str(r, field, ""));
+    json_decref(r);
+    assert_true(tm_is_uuid(out));
+}
+
+/* u3 (a real user) owns ws_fresh with task_fresh in it; their events stay in the outbox. */
+static void make_fresh_workspace(void)
+{
+    char body[256], uniq[48];
+    itest_unique("rt", uniq, sizeof uniq);
+    snprintf(body, sizeof body, "{\"email\":\"%s@it.local\",\"password\":"
+             "\"correct-horse-battery-9\",\"display_name\":\"u3\"}", uniq);
+    task_call(TM_SUBJ_AUTH_REGISTER, NULL, body, 201, "id", u3);
+    task_call(TM_SUBJ_WS_CREATE, u3, "{\"name\":\"fresh\"}", 201, "id", ws_fresh);
+    snprintf(body, sizeof body, "{\"workspace_id\":\"%s\",\"title\":\"fresh task\"}", ws_fresh);
+    task_call(TM_SUBJ_TASK_CREATE, u3, body, 201, "id", task_fresh);
+}
+
+static void hold_relay_lock(void)
+{
+    relay_hold = PQconnectdb(task.db.conninfo);
+    assert_int_equal(PQstatus(relay_hold), CONNECTION_OK);
+    PGresult *r = PQexec(relay_hold, "SELECT pg_advisory_lock(" TASK_RELAY_LOCK_KEY ")");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
 }
 
 /* ---- set-up ---- */
@@ -233,11 +263,13 @@ static int setup(void **state)
     if (tm_nats_connect(nats_url, &o, &nc) != TM_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK || tm_events_ensure_stream(js, 0))
         return -1;
-    tm_uuid_v4(ws); tm_uuid_v4(ws_fresh); tm_uuid_v4(ws_prune); tm_uuid_v4(task1);
-    tm_uuid_v4(task_fresh); tm_uuid_v4(u1); tm_uuid_v4(u2); tm_uuid_v4(u3); tm_uuid_v4(u4);
+    tm_uuid_v4(ws); tm_uuid_v4(ws_prune); tm_uuid_v4(task1);
+    tm_uuid_v4(u1); tm_uuid_v4(u2); tm_uuid_v4(u4);
     tm_uuid_v4(admin);
-    natsConnection_Subscribe(&task_stub_ws, nc, TM_SUBJ_WS_GET, on_task_stub, (void *)1);
-    natsConnection_Subscribe(&task_stub_task, nc, TM_SUBJ_TASK_GET, on_task_stub, (void *)2);
+    itest_task_prepare(&task, itest_port(ITEST_PORT_TASK));
+    hold_relay_lock();
+    itest_task_spawn(&task, TM_TASK_BIN, NULL);
+    make_fresh_workspace();
     rt1 = rt_service_start(&cfg1);
     return rt1 ? 0 : -1;
 }
@@ -247,8 +279,9 @@ static int teardown(void **state)
     (void)state;
     rt_service_stop(rt1);
     rt_service_stop(rt2);
-    natsSubscription_Destroy(task_stub_ws);
-    natsSubscription_Destroy(task_stub_task);
+    PQfinish(relay_hold);
+    relay_hold = NULL;
+    bool task_clean = itest_task_stop(&task);
     js_DeleteConsumer(js, TM_STREAM_EVENTS, consumer, NULL, NULL);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
@@ -259,7 +292,7 @@ static int teardown(void **state)
     PQfinish(c);
     rt_config_free(&cfg1);
     rt_config_free(&cfg2);
-    return 0;
+    return task_clean ? 0 : -1;
 }
 
 /* ---- tests ---- */
@@ -422,6 +455,14 @@ static void test_subscribe_authorization(void **state)
     r = call_json(TM_SUBJ_RT_SUBSCRIBE, u3, NULL, body, NULL, NULL, &st);
     assert_int_equal(st, 200);
     json_decref(r);
+    /* The relay resumes: the fresh workspace's real events reach realtime. */
+    PQfinish(relay_hold);
+    relay_hold = NULL;
+    for (int i = 0; i < 100 && pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'",
+                                        ws_fresh) != 2; i++)
+        usleep(100 * 1000);
+    assert_int_equal(pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'",
+                              ws_fresh), 2);
     r = call_json(TM_SUBJ_RT_SUBSCRIBE, u3, NULL, "{\"room\":\"lobby\"}", NULL, NULL, &st);
     assert_int_equal(st, 400);
     json_decref(r);

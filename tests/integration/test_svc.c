@@ -13,8 +13,8 @@
 #include "tm_metrics.h"
 #include "tm_svc.h"
 
-#define ADMIN_PORT 9213
-#define ADMIN_PORT_2 9214
+#define ADMIN_PORT itest_port(ITEST_PORT_SVC)
+#define ADMIN_PORT_2 itest_port(ITEST_PORT_SVC2)
 
 static const char *nats_url, *pg_url;
 static char schema[64], dir[128];

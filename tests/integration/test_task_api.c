@@ -1,6 +1,7 @@
-/* Integration test of the task API subjects against a running tm-task (the stack of
- * scripts/test.sh, or any tm-task on TM_TEST_NATS_URL). It plays the gateway: it sets
- * Tm-User-Id / Tm-User-Role, Tm-Param-*, Tm-Query, If-Match and If-None-Match itself. */
+/* Integration test of the task API subjects against the built tm-task, started by the test
+ * (itest_daemon: own database and key pair) on the real nats-server and Postgres of
+ * TM_TEST_NATS_URL / TM_TEST_PG_URL. It plays the gateway: it sets Tm-User-Id /
+ * Tm-User-Role, Tm-Param-*, Tm-Query, If-Match and If-None-Match itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +10,16 @@
 #include <jansson.h>
 #include <pthread.h>
 #include "itest.h"
+#include "itest_daemon.h"
 #include "tm_json.h"
 #include "tm_subjects.h"
 
+#ifndef TM_TASK_BIN
+#error "TM_TASK_BIN must be defined by CMake"
+#endif
+
 static natsConnection *nc;
+static itest_task_t task;
 
 typedef struct {
     const char *user, *role, *id, *aid, *query, *if_match, *if_none_match, *ctype, *idem;
@@ -109,6 +116,7 @@ static int setup(void **state)
 {
     (void)state;
     tm_log_init("it-task", TM_LOG_WARN);
+    itest_task_start(&task, TM_TASK_BIN, itest_port(ITEST_PORT_TASK), NULL);
     tm_nats_opts_t o = {.send_asap = true, .name = "it-task"};
     if (tm_nats_connect(itest_env("TM_TEST_NATS_URL"), &o, &nc) != TM_OK)
         return -1;
@@ -122,7 +130,8 @@ static int teardown(void **state)
 {
     (void)state;
     natsConnection_Destroy(nc);
-    return 0;
+    nc = NULL;
+    return itest_task_stop(&task) ? 0 : -1;
 }
 
 static json_t *create(const char *title, const char *extra_json)

@@ -8,28 +8,22 @@
 #include <cmocka.h>
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include "itest.h"
+#include "itest_daemon.h"
 #include "tm_subjects.h"
 
 #ifndef TM_TASK_BIN
 #error "TM_TASK_BIN must be defined by CMake"
 #endif
 
-#define ADMIN_PORT 9215
+#define ADMIN_PORT itest_port(ITEST_PORT_TASK)
 #define PW "correct-horse-battery-9"
 
-extern char **environ;
-
-static char g_db[64], g_conninfo[1024], g_keyfile[128];
+static itest_task_t g_task;
 static natsConnection *g_nc;
-static pid_t g_pid = -1;
 
 typedef struct {
     char id[37];
@@ -39,84 +33,10 @@ typedef struct {
     char role[16];
 } who_t;
 
-/* conninfo of TM_TEST_PG_URL with dbname replaced. */
-static void conninfo_with_db(const char *base, const char *db, char *out, size_t cap)
-{
-    PQconninfoOption *opts = PQconninfoParse(base, NULL);
-    assert_non_null(opts);
-    size_t n = 0;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *v = strcmp(o->keyword, "dbname") == 0 ? db : o->val;
-        if (v && *v)
-            n += (size_t)snprintf(out + n, cap - n, "%s='%s' ", o->keyword, v);
-        assert_true(n < cap);
-    }
-    PQconninfoFree(opts);
-}
-
-static void admin_sql(const char *sql)
-{
-    PGconn *c = PQconnectdb(getenv("TM_TEST_PG_URL"));
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
-
-static pid_t spawn_task(char **argv, char *const *extra_env)
-{
-    char *envp[64];
-    size_t n = 0;
-    for (char **e = environ; *e && n < 40; e++)
-        if (strncmp(*e, "TM_", 3) != 0)
-            envp[n++] = *e;
-    for (size_t i = 0; extra_env[i] && n < 63; i++)
-        envp[n++] = extra_env[i];
-    envp[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/tmp/itest_task_identity.log",
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    pid_t pid = -1;
-    assert_int_equal(posix_spawn(&pid, TM_TASK_BIN, &fa, NULL, argv, envp), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
-
-static char e_nats[512], e_pg[1100], e_key[200];
-
-static void write_key(void)
-{
-    snprintf(g_keyfile, sizeof g_keyfile, "/tmp/%s.pem", g_db);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
-             "-out %s 2>/dev/null", g_keyfile);
-    assert_int_equal(system(cmd), 0);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    itest_unique("itask", g_db, sizeof g_db);
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", g_db);
-    admin_sql(sql);
-    conninfo_with_db(itest_env("TM_TEST_PG_URL"), g_db, g_conninfo, sizeof g_conninfo);
-    write_key();
-    snprintf(e_nats, sizeof e_nats, "TM_NATS_URL=%s", itest_env("TM_TEST_NATS_URL"));
-    snprintf(e_pg, sizeof e_pg, "TM_PG_URL=%s", g_conninfo);
-    snprintf(e_key, sizeof e_key, "TM_JWT_PRIVATE_KEY_FILE=%s", g_keyfile);
-    char *env[] = {e_nats, e_pg, e_key, "TM_ADMIN_PORT=9215", "TM_ARGON2_M_KIB=8192",
-                   "TM_ARGON2_T=1", "TM_LOG_LEVEL=warn", NULL};
-    char *argv[] = {TM_TASK_BIN, NULL};
-    g_pid = spawn_task(argv, env);
-    char buf[2048];
-    for (int i = 0; i < 100 && itest_http(ADMIN_PORT, "GET", "/readyz", buf, sizeof buf) != 200;
-         i++)
-        usleep(100 * 1000);
-    assert_int_equal(itest_http(ADMIN_PORT, "GET", "/readyz", buf, sizeof buf), 200);
+    itest_task_start(&g_task, TM_TASK_BIN, ADMIN_PORT, NULL);
     assert_int_equal(tm_nats_connect(itest_env("TM_TEST_NATS_URL"), NULL, &g_nc), 0);
     return 0;
 }
@@ -124,17 +44,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (g_pid > 0) {
-        kill(g_pid, SIGTERM);
-        int st;
-        waitpid(g_pid, &st, 0);
-    }
     natsConnection_Destroy(g_nc);
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", g_db);
-    admin_sql(sql);
-    unlink(g_keyfile);
-    return 0;
+    g_nc = NULL;
+    return itest_task_stop(&g_task) ? 0 : -1;
 }
 
 /* One request with caller headers and optional path params (name, value, ..., NULL). */
@@ -339,12 +251,11 @@ static void test_admin_routes(void **state)
     assert_int_equal(call(TM_SUBJ_ADMIN_USERS, &u, NULL, NULL, NULL), 403);
     /* promote through the CLI, then log in again to get the role */
     char e_cli[1100];
-    snprintf(e_cli, sizeof e_cli, "TM_PG_URL=%s", g_conninfo);
+    snprintf(e_cli, sizeof e_cli, "TM_PG_URL=%s", g_task.db.conninfo);
     char *env[] = {e_cli, NULL};
     char *argv[] = {TM_TASK_BIN, "promote", adm.email, "admin", NULL};
-    int st = 0;
-    waitpid(spawn_task(argv, env), &st, 0);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    int st = itest_run(argv, env, "/tmp/itest_task_identity_promote.log");
+    assert_true(itest_exited_clean(st));
     login(&adm, "admin-box");
     assert_string_equal(adm.role, "admin");
     json_t *r = NULL;
@@ -422,7 +333,7 @@ static void test_workspaces(void **state)
                           NULL), 409);
     assert_int_equal(call(TM_SUBJ_WS_GET, &o, NULL, NULL, "id", "not-a-uuid", NULL), 404);
     /* every committed change wrote one outbox event, gapless, in order; refusals none */
-    PGconn *c = PQconnectdb(g_conninfo);
+    PGconn *c = PQconnectdb(g_task.db.conninfo);
     const char *p[1] = {ws};
     PGresult *q = PQexecParams(c, "SELECT string_agg(type || ':' || seq, ',' ORDER BY seq) "
                                "FROM task.outbox WHERE workspace_id = $1", 1, NULL, p, NULL,
