@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <nats/nats.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,19 @@ static __attribute__((unused)) int itest_http(int port, const char *method, cons
     if (sscanf(out, "HTTP/1.%*d %d", &status) != 1)
         return -1;
     return status;
+}
+
+/* What a spawned daemon inherits from the test's environment: the sanitizer options and
+ * the basics, never a TM_* variable (each test sets those it means). An allowlist rather than
+ * "all but TM_*" so that a large CI environment cannot crowd the sanitizer options out. */
+static inline bool itest_env_inherited(const char *e)
+{
+    static const char *const keep[] = {"ASAN_OPTIONS=", "LSAN_OPTIONS=", "UBSAN_OPTIONS=",
+                                       "PATH=", "HOME=", "LANG=", "TZ=", "TZDIR="};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (strncmp(e, keep[i], strlen(keep[i])) == 0)
+            return true;
+    return false;
 }
 
 #endif

@@ -189,7 +189,7 @@ pid_t itest_spawn(char *const argv[], char *const extra_env[], const char *log_p
     char *envp[MAX_ENV];
     size_t n = 0;
     for (char **e = environ; *e && n < MAX_ENV / 2; e++)
-        if (strncmp(*e, "TM_", 3) != 0)
+        if (itest_env_inherited(*e))
             envp[n++] = *e;
     for (size_t i = 0; extra_env && extra_env[i] && n < MAX_ENV - 1; i++)
         envp[n++] = extra_env[i];

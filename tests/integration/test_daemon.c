@@ -29,7 +29,7 @@ static pid_t spawn_daemon(char *const *extra_env, int *err_fd)
     char *envp[64];
     size_t n = 0;
     for (char **e = environ; *e && n < 40; e++)
-        if (strncmp(*e, "TM_", 3) != 0)
+        if (itest_env_inherited(*e))
             envp[n++] = *e;
     for (size_t i = 0; extra_env[i] && n < 63; i++)
         envp[n++] = extra_env[i];
