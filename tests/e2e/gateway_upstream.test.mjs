@@ -318,7 +318,19 @@ test('/api/v1/health reports each service and 503 unless all are up', { skip: SK
   const all = await call('GET', '/api/v1/health');
   assert.equal(all.status, 200, all.text);
   assert.equal(all.json.status, 'ok');
-  for (const p of [r, r2, r3]) await stopProc(p);
+  // One service stops: reported down within 5 s (each health call has a 1 s deadline).
+  await stopProc(r2);
+  const t0 = Date.now();
+  let down;
+  while (Date.now() - t0 < 5000) {
+    down = await call('GET', '/api/v1/health');
+    if (down.status === 503) break;
+  }
+  assert.equal(down.status, 503, down.text);
+  assert.equal(down.json.services.realtime.up, false);
+  assert.equal(down.json.services.task.up, true);
+  assert.ok(Date.now() - t0 <= 5000);
+  for (const p of [r, r3]) await stopProc(p);
 });
 
 test('openapi.json lists the routes', { skip: SKIP }, async () => {
