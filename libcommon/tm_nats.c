@@ -81,6 +81,8 @@ static natsStatus set_options(natsOptions *o, const char *url, const tm_nats_opt
         s = natsOptions_SetFailRequestsOnDisconnect(o, true);
     if (s == NATS_OK && opts && opts->send_asap)
         s = natsOptions_SetSendAsap(o, true);
+    if (s == NATS_OK && opts && opts->global_delivery)
+        s = natsOptions_UseGlobalMessageDelivery(o, true);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
     if (s == NATS_OK)

@@ -38,6 +38,8 @@ typedef struct {
     bool send_asap;        /* true for request/reply connections (see dependencies.md) */
     int64_t reconnect_wait_ms; /* 0 -> 250 */
     const char *name;      /* connection name shown by the server */
+    bool global_delivery;  /* async subscriptions share nats.c's delivery thread pool instead
+                            * of one thread each (many subscriptions on one connection) */
 } tm_nats_opts_t;
 
 /* Connect to url (comma-separated list allowed) with: unlimited reconnects, jittered wait,

@@ -16,6 +16,7 @@ TM_APT_PACKAGES=(
   libcurl4-openssl-dev libpq-dev postgresql-15 libcmocka-dev libargon2-dev
   curl openssl ca-certificates wrk nghttp2-client nodejs npm clang yamllint docker-compose
   python3
+  slowhttptest sqlmap # tests/reliability/run.sh: denial of service, SQL injection
 )
 # The daemons, in start order (gateway last: it needs the others to answer).
 TM_SERVICES=(task realtime ai gateway)

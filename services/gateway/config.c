@@ -32,6 +32,21 @@ static const tm_config_var_t vars[] = {
     {"TM_TLS_KEY", TM_CFG_STRING, &g_cfg.tls_key, NULL, 0, 0, false, false, NULL, "PEM private key"},
     {"TM_LOG_LEVEL", TM_CFG_ENUM, NULL, "info", 0, 0, false, false, "debug|info|warn|error|off", "log level"},
     {"TM_DRAIN_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.drain_timeout_ms, "10s", 0, 600000, false, false, NULL, "time to finish in-flight requests on SIGTERM"},
+    {"TM_WS_MAX_CONNECTIONS", TM_CFG_INT, &g_cfg.ws_max_connections, "20000", 1, 10000000, false, false, NULL, "WebSocket connections per gateway (503 beyond)"},
+    {"TM_WS_MAX_PER_USER", TM_CFG_INT, &g_cfg.ws_max_per_user, "20", 1, 100000, false, false, NULL, "WebSocket connections per user per gateway (429 beyond)"},
+    {"TM_WS_MAX_MESSAGE", TM_CFG_BYTES, &g_cfg.ws_max_message, "64KiB", 125, 16777216, false, false, NULL, "largest client WebSocket message (close 1009 beyond)"},
+    {"TM_WS_SEND_QUEUE_BYTES", TM_CFG_BYTES, &g_cfg.ws_send_queue_bytes, "256KiB", 4096, 1073741824, false, false, NULL, "unsent bytes per WebSocket (close 1013 beyond)"},
+    {"TM_WS_IDLE_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.ws_idle_timeout_ms, "60s", 1000, 3600000, false, false, NULL, "close a silent WebSocket after this; pings at half of it"},
+    {"TM_WS_OPS_PER_SEC", TM_CFG_INT, &g_cfg.ws_ops_per_sec, "20", 1, 100000, false, false, NULL, "client ops per second per WebSocket (burst twice that)"},
+    {"TM_CACHE_BYTES", TM_CFG_BYTES, &g_cfg.cache_bytes, "64MiB", 0, INT64_C(1) << 40, false, false, NULL, "response cache size per gateway (0 = off)"},
+    {"TM_CACHE_TTL", TM_CFG_DURATION_MS, &g_cfg.cache_ttl_ms, "30s", 1, 3600000, false, false, NULL, "longest life of a cached response"},
+    {"TM_RATE_USER_RPS", TM_CFG_INT, &g_cfg.rate_user_rps, "500", 0, 1000000, false, false, NULL, "requests/s per user, per gateway replica (0 = no limit)"},
+    {"TM_RATE_USER_BURST", TM_CFG_INT, &g_cfg.rate_user_burst, "1000", 1, 1000000, false, false, NULL, "burst per user"},
+    {"TM_RATE_IP_RPS", TM_CFG_INT, &g_cfg.rate_ip_rps, "100", 0, 1000000, false, false, NULL, "requests/s per client IP on unauthenticated routes (0 = no limit)"},
+    {"TM_RATE_IP_BURST", TM_CFG_INT, &g_cfg.rate_ip_burst, "200", 1, 1000000, false, false, NULL, "burst per client IP"},
+    {"TM_RATE_AUTH_RPS", TM_CFG_INT, &g_cfg.rate_auth_rps, "20", 0, 1000000, false, false, NULL, "login/register/refresh per client IP per second (0 = no limit)"},
+    {"TM_RATE_AUTH_BURST", TM_CFG_INT, &g_cfg.rate_auth_burst, "100", 1, 1000000, false, false, NULL, "burst of login/register/refresh per client IP"},
+    {"TM_MAX_CONNECTIONS", TM_CFG_INT, &g_cfg.max_connections, "30000", 1, 1000000, false, false, NULL, "open client connections per gateway (closed beyond)"},
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 

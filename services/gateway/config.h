@@ -30,6 +30,20 @@ typedef struct {
     char *tls_key;
     char *log_level;
     int64_t drain_timeout_ms;
+    /* WebSocket (ws_conn.c, ws_hub.c) */
+    int64_t ws_max_connections;  /* per gateway */
+    int64_t ws_max_per_user;     /* per user, per gateway */
+    int64_t ws_max_message;      /* bytes of one client message (1009 beyond) */
+    int64_t ws_send_queue_bytes; /* per connection (1013 beyond) */
+    int64_t ws_idle_timeout_ms;  /* pings every half of it */
+    int64_t ws_ops_per_sec;      /* client ops; burst twice that */
+    /* response cache and rate limits (per gateway replica; cache_http.c, gw_limits.c) */
+    int64_t cache_bytes;      /* 0 disables the cache */
+    int64_t cache_ttl_ms;
+    int64_t rate_user_rps, rate_user_burst; /* authenticated routes, per user */
+    int64_t rate_ip_rps, rate_ip_burst;     /* unauthenticated routes, per client IP */
+    int64_t rate_auth_rps, rate_auth_burst; /* login/register/refresh, per client IP */
+    int64_t max_connections;  /* open client connections per gateway */
     /* derived */
     char *jwt_public_key_pem; /* contents of jwt_public_key_file (ES256) */
     size_t ncors;

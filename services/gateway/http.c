@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "cache_http.h"
 #include "health.h"
+#include "gw_limits.h"
+#include "gw_stats.h"
 #include "routes.h"
 #include "tm_log.h"
 #include "tm_nats.h"
@@ -15,6 +18,7 @@
 #include "tm_query.h"
 #include "tm_util.h"
 #include "upstream.h"
+#include "ws_conn.h"
 
 #define IDEM_KEY_MAX 128
 #define REQUEST_ID_MAX 64
@@ -41,6 +45,7 @@ typedef struct {
     bool conditional_get;   /* GET with If-None-Match */
     bool not_sent;          /* publishing failed: answer 503 */
     char if_none_match[256];
+    gw_cache_ticket_t cache;
 } gw_fwd_t;
 
 static gw_thread_t *thread_of(h2o_req_t *req)
@@ -80,6 +85,7 @@ static void account(const gw_http_log_t *lg, int status, size_t bytes)
     tm_counter_add(counter_for(lg, status), 1);
     if (lg->route >= 0)
         tm_histogram_observe(g_latency[lg->route], (double)us / 1e6);
+    gw_stats_observe(lg->route, status, (double)us / 1e6);
     if (!tm_log_enabled(TM_LOG_INFO))
         return;
     snprintf(st, sizeof(st), "%d", status);
@@ -115,6 +121,8 @@ void gw_http_send(h2o_req_t *req, const gw_http_log_t *lg, int status, const cha
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     req->res.content_length = len;
+    if (atomic_load(&g_server->draining)) /* zero-downtime restarts: clients reconnect elsewhere */
+        req->http1_is_persistent = 0;
     if (ctype != NULL)
         h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, ctype, strlen(ctype), 1);
     account(lg, status, len);
@@ -297,6 +305,12 @@ static void handle_local(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r, gw
     case GW_LOCAL_HEALTH:
         gw_health_handle(t, req, lg);
         return;
+    case GW_LOCAL_CACHE:
+        gw_cache_http_admin(t, req, lg);
+        return;
+    case GW_LOCAL_WS:
+        ws_conn_upgrade(t, req, lg);
+        return;
     case GW_LOCAL_NONE:
         break;
     }
@@ -453,6 +467,7 @@ static void on_forward_done(gw_pending_t *p, natsMsg *msg)
 {
     gw_fwd_t *f = p->ctx;
     update_inflight(f->thread, -1);
+    gw_cache_http_end(f->thread, p->req, &f->cache, f->not_sent ? NULL : msg);
     if (p->req == NULL)
         gw_http_log_gone(&f->log);
     else if (f->not_sent)
@@ -482,8 +497,13 @@ static void forward(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r, const g
         f->conditional_get = true;
         strcpy(f->if_none_match, inm);
     }
+    if (gw_cache_http_begin(t, req, r, params, c, lg, &f->cache)) { /* answered from the cache */
+        free(f);
+        return;
+    }
     gw_pending_t *p = gw_pending_add(&t->pending, t->ctx.loop, &t->req_timeout, req, on_forward_done, f);
     if (p == NULL) {
+        gw_cache_http_dispose(&f->cache);
         free(f);
         add_header(req, "Retry-After", "1");
         gw_http_send_problem(req, lg, 503, "too many requests in flight");
@@ -516,6 +536,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         gw_http_send_problem(req, &lg, 400, why);
         return 0;
     }
+    if (gw_limits_refuse_request(req, &lg))
+        return 0;
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
         const char *methods = allowed_methods(req, req->path.base, plen);
         if (methods == NULL)
@@ -537,7 +559,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         break;
     }
     lg.route = (int)(r - gw_routes);
-    if (r->local != GW_LOCAL_NONE) {
+    if (!r->auth && gw_limits_refuse_rate(t, req, r, NULL, &lg))
+        return 0;
+    if (r->local != GW_LOCAL_NONE && !r->auth) {
         handle_local(t, req, r, &lg);
         return 0;
     }
@@ -547,6 +571,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         memcpy(lg.user, claims.sub, sizeof(lg.user));
         if (claims.role < r->min_role) {
             gw_http_send_problem(req, &lg, 403, "your role does not allow this");
+            return 0;
+        }
+        if (gw_limits_refuse_rate(t, req, r, &claims, &lg))
+            return 0;
+        if (r->local != GW_LOCAL_NONE) { /* admin routes answered by the gateway */
+            handle_local(t, req, r, &lg);
             return 0;
         }
     }

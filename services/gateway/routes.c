@@ -62,11 +62,14 @@ const gw_route_t gw_routes[] = {
     {"POST", "/api/v1/admin/announcements", TM_SUBJ_RT_ANNOUNCE, true, A, JSON, 0, "Broadcast an announcement"},
     {"GET", "/api/v1/admin/users", TM_SUBJ_ADMIN_USERS, true, M, NONE, 0, "List users"},
     {"PATCH", "/api/v1/admin/users/{id}", TM_SUBJ_ADMIN_USER_UPDATE, true, A, JSON, 0, "Change a user's role or status"},
+    {"GET", "/api/v1/admin/cache", NULL, true, A, NONE, GW_LOCAL_CACHE, "Response cache figures of this gateway"},
+    {"DELETE", "/api/v1/admin/cache", NULL, true, A, NONE, GW_LOCAL_CACHE, "Empty the response cache of this gateway"},
     /* operations (answered by the gateway) */
     {"GET", "/healthz", NULL, false, U, NONE, GW_LOCAL_HEALTHZ, "Liveness of this gateway"},
     {"GET", "/readyz", NULL, false, U, NONE, GW_LOCAL_READYZ, "Readiness of this gateway"},
     {"GET", "/api/v1/health", NULL, false, U, NONE, GW_LOCAL_HEALTH, "Health of every service"},
     {"GET", "/api/v1/openapi.json", NULL, false, U, NONE, GW_LOCAL_OPENAPI, "This document"},
+    {"GET", "/ws", NULL, false, U, NONE, GW_LOCAL_WS, "WebSocket (proto/websocket.md); token in Authorization or ?access_token="},
 };
 const size_t gw_nroutes = sizeof(gw_routes) / sizeof(gw_routes[0]);
 

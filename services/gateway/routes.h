@@ -24,6 +24,8 @@ typedef enum {
     GW_LOCAL_READYZ,
     GW_LOCAL_HEALTH,   /* /api/v1/health: asks every service */
     GW_LOCAL_OPENAPI,
+    GW_LOCAL_CACHE,    /* GET|DELETE /api/v1/admin/cache (cache_http.c), after auth */
+    GW_LOCAL_WS,       /* GET /ws: WebSocket upgrade (ws_conn.c) */
 } gw_local_t;
 
 typedef struct {

@@ -11,15 +11,19 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "cache_http.h"
 #include "http.h"
+#include "gw_limits.h"
 #include "openapi.h"
 #include "routes.h"
 #include "tm_log.h"
 #include "tm_util.h"
 #include "upstream.h"
+#include "ws_hub.h"
 
 #define LISTEN_BACKLOG 1024
 #define DRAIN_POLL_US 20000
+#define DRAIN_GRACE_MS 500
 
 static gw_server_t *g_servers; /* keeps stopped servers reachable until exit */
 
@@ -73,7 +77,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     h2o_socket_t *sock;
     if (err != NULL)
         return;
-    if ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+    if ((sock = h2o_evloop_socket_accept(listener)) != NULL && gw_limits_accept(t->server, sock))
         h2o_accept(&t->accept_ctx, sock);
 }
 
@@ -111,7 +115,6 @@ static void close_listener(gw_thread_t *t)
     h2o_socket_read_stop(t->listener);
     h2o_socket_close(t->listener);
     t->listener = NULL;
-    h2o_context_request_shutdown(&t->ctx);
 }
 
 static void *thread_main(void *arg)
@@ -121,6 +124,8 @@ static void *thread_main(void *arg)
         h2o_evloop_run(t->ctx.loop, INT32_MAX);
         if (atomic_load(&t->close_listener))
             close_listener(t);
+        if (atomic_exchange(&t->shutdown_conns, false))
+            h2o_context_request_shutdown(&t->ctx);
     }
     h2o_evloop_run(t->ctx.loop, 0); /* replies queued before NATS closed */
     gw_pending_table_dispose(&t->pending);
@@ -172,6 +177,8 @@ static int init_shared(gw_server_t *s, const gw_config_t *cfg)
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tm-gateway"));
     s->globalconf.max_request_entity_size = gw_routes_max_body();
     s->hostconf = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    gw_limits_configure(s);
+    gw_cache_http_init(s);
     gw_http_register(s);
     return TM_OK;
 }
@@ -188,7 +195,7 @@ gw_server_t *gw_server_start(const gw_config_t *cfg)
     s->threads = tm_xcalloc((size_t)s->nthreads, sizeof(*s->threads));
     for (int i = 0; i < s->nthreads; i++)
         setup_thread(s, &s->threads[i], i, fds[i]);
-    if (gw_upstream_start(s) != TM_OK)
+    if (gw_upstream_start(s) != TM_OK || ws_hub_start(s) != TM_OK || gw_cache_http_subscribe(s) != TM_OK)
         goto fail_threads;
     for (int i = 0; i < s->nthreads; i++)
         pthread_create(&s->threads[i].tid, NULL, thread_main, &s->threads[i]);
@@ -233,9 +240,23 @@ void gw_server_stop(gw_server_t *s)
         atomic_store(&s->threads[i].close_listener, true);
     wake_all(s);
     int64_t until = tm_now_ms() + s->cfg->drain_timeout_ms;
+    int64_t grace_end = tm_now_ms() + DRAIN_GRACE_MS;
+    while (total_inflight(s) > 0 && tm_now_ms() < until)
+        usleep(DRAIN_POLL_US);
+    /* Answers given while draining say Connection: close (gw_http_send). h2o's shutdown
+     * closes idle HTTP/1.1 connections at once, resetting one whose next request is
+     * already on the wire: give keep-alive clients a moment to get their last answer
+     * first, then shut down (GOAWAY for HTTP/2) and wait for what came in meanwhile. */
+    while (tm_now_ms() < until && tm_now_ms() < grace_end)
+        usleep(DRAIN_POLL_US);
+    for (int i = 0; i < s->nthreads; i++)
+        atomic_store(&s->threads[i].shutdown_conns, true);
+    wake_all(s);
     while (total_inflight(s) > 0 && tm_now_ms() < until)
         usleep(DRAIN_POLL_US);
     tm_logf(TM_LOG_INFO, NULL, "drained; %zu requests still in flight", total_inflight(s));
+    ws_hub_stop(s, until); /* close every WebSocket with 1001, then its NATS connection */
+    gw_cache_http_unsubscribe(s);
     gw_upstream_stop(s); /* no NATS thread posts to a loop after this */
     for (int i = 0; i < s->nthreads; i++)
         atomic_store(&s->threads[i].stop, true);

@@ -42,8 +42,10 @@ typedef struct gw_thread {
     char inbox_prefix[64];  /* "_INBOX.<gateway id>.<index>." */
     atomic_size_t inflight; /* requests being served (read by the main thread) */
     atomic_bool close_listener;
+    atomic_bool shutdown_conns; /* h2o_context_request_shutdown once (set after the drain grace) */
     atomic_bool stop;
     atomic_bool finished;   /* set by the thread once it cleaned up (it then parks) */
+    struct ws_local *ws;    /* this thread's WebSockets (ws_hub.h) */
 } gw_thread_t;
 
 /* A NATS reply handed to a loop thread (calloc'd: h2o requires a zeroed link). */
@@ -71,6 +73,12 @@ struct gw_server {
     atomic_bool draining;
     tm_gauge_t *inflight_gauge;
     int64_t started_ms;
+    struct ws_hub *ws_hub;       /* WebSocket deliveries and caps (ws_hub.h) */
+    /* cache_http.c / gw_limits.c */
+    struct gw_cache *cache;             /* shared by the loops (thread-safe) */
+    struct gw_ratelimit *ratelimit;     /* shared by the loops (thread-safe) */
+    natsSubscription *events_sub;       /* tm.v1.evt.> on nc_events: cache invalidation */
+    atomic_size_t connections;          /* open client connections (TM_MAX_CONNECTIONS) */
 };
 
 /* Bind the listeners, connect NATS, start the threads. Returns NULL after logging why. */

@@ -65,7 +65,7 @@ static void test_not_found(void **state)
     const char *bad[] = {"/", "", "/api/v1", "/api/v1/tasks/", "/api/v1/tasks//complete",
                          "/api/v1/tasks/a.b", "/api/v1/tasks/%41", "/api/v1/mex", "/api/v1/me/",
                          "/api/v1/tasks/x/complete/y", "api/v1/me", "/API/v1/me",
-                         "/api/v1/admin/cache", "/api/v1/tasks/x y"};
+                         "/api/v1/admin/cachex", "/api/v1/tasks/x y"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (match("GET", bad[i], &r, &p, allow) != GW_MATCH_NOT_FOUND)
             fail_msg("%s should be 404", bad[i]);

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# HTTP benchmarks of tm-gateway against a running taskmesh stack (scripts/start.sh, or any
+# stack: point the BENCH_* variables at it). Starts its own gateway (rate limits off) on
+# BENCH_PORT, pinned to BENCH_SERVER_CPUS; wrk runs pinned to BENCH_CLIENT_CPUS.
+#   1. GET /api/v1/me (JWT + NATS round trip to tm-task) beside GET /healthz, 64 connections
+#   2. login storm (argon2id on tm-task) while /healthz p99 is measured
+#   3. cached GET (task by id, X-Cache: HIT) beside uncached /api/v1/me beside /healthz
+#   4. seeded database (>= 100,000 tasks, inserted with SQL into task.tasks): GET task by id,
+#      list (50 items, filtered), create, PATCH at 32 connections, cache off
+#   5. slowloris (slowhttptest, 300 connections) while /healthz p99 is measured
+# Prints one markdown table row per measurement (also appended to $BENCH_OUT).
+# Usage: bench/http/run.sh [1 2 3 4 5]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(cd ../.. && pwd)
+STATE=${BENCH_STATE:-$ROOT/.state/local}
+NATS_URL=${BENCH_NATS_URL:-nats://127.0.0.1:14222}
+PUBKEY=${BENCH_PUBKEY:-$STATE/keys/jwt-es256.pub.pem}
+PG_URL=${BENCH_PG_URL:-postgresql://postgres@127.0.0.1:15432/taskmesh}
+GW_BIN=${BENCH_GATEWAY_BIN:-$ROOT/build/services/gateway/tm-gateway}
+PORT=${BENCH_PORT:-18580}
+ADMIN=${BENCH_ADMIN_PORT:-18581}
+D=${BENCH_DURATION:-10s}
+SCPU=${BENCH_SERVER_CPUS:-0}
+CCPU=${BENCH_CLIENT_CPUS:-1}
+OUT=${BENCH_OUT:-/tmp/tm-bench-http.md}
+TMP=$(mktemp -d)
+BASE="http://127.0.0.1:$PORT"
+GW_PID=
+export BENCH_PASSWORD=correct-horse-battery-9
+
+cleanup() { [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+start_gw() { # extra TM_* settings as arguments
+  [ -n "$GW_PID" ] && { kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true; }
+  env TM_NATS_URL="$NATS_URL" TM_HTTP_HOST=127.0.0.1 TM_HTTP_PORT="$PORT" TM_ADMIN_PORT="$ADMIN" \
+    TM_JWT_PUBLIC_KEY_FILE="$PUBKEY" TM_LOG_LEVEL=warn TM_GATEWAY_THREADS=1 TM_RATE_USER_RPS=0 \
+    TM_RATE_IP_RPS=0 TM_RATE_AUTH_RPS=0 TM_MAX_CONNECTIONS=100000 "$@" \
+    taskset -c "$SCPU" "$GW_BIN" >>"$TMP/gw.log" 2>&1 &
+  GW_PID=$!
+  for _ in $(seq 100); do curl -fs -o /dev/null "$BASE/readyz" && return 0; sleep 0.1; done
+  echo "gateway did not start: $(tail -5 "$TMP/gw.log")" >&2; exit 1
+}
+
+# wrk NAME CONNS ARGS... -> "rps p50_ms p99_ms errors" in $TMP/NAME
+run_wrk() {
+  local name=$1 c=$2; shift 2
+  taskset -c "$CCPU" wrk -t2 -c"$c" -d"$D" --latency "$@" >"$TMP/$name.txt" 2>&1 || true
+  awk -v name="$name" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx/ { err += $NF } /Socket errors/ { err += 1 }
+    END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err }' "$TMP/$name.txt" >"$TMP/$name"
+}
+row() { # LABEL NAME [NOTE]
+  read -r rps p50 p99 err <"$TMP/$2"
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$err" "${3:-}" | tee -a "$OUT"
+}
+ratio() { awk -v a="$(cut -d' ' -f1 "$TMP/$1")" -v b="$(cut -d' ' -f1 "$TMP/$2")" 'BEGIN { printf "%.0f%%", b ? 100 * a / b : 0 }'; }
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+setup_user() {
+  BENCH_EMAIL="bench-$(date +%s)-$RANDOM@bench.local"; export BENCH_EMAIL
+  curl -fs -XPOST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PASSWORD\",\"display_name\":\"bench\"}" >/dev/null
+  TOKEN=$(curl -fs -XPOST "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PASSWORD\",\"device\":\"bench\"}" | json '["access_token"]')
+  USER_ID=$(curl -fs "$BASE/api/v1/me" -H "authorization: Bearer $TOKEN" | json '["id"]')
+  BENCH_WS=$(curl -fs -XPOST "$BASE/api/v1/workspaces" -H "authorization: Bearer $TOKEN" \
+    -H 'content-type: application/json' -d '{"name":"bench"}' | json '["id"]'); export BENCH_WS
+  TASK_ID=$(curl -fs -XPOST "$BASE/api/v1/tasks" -H "authorization: Bearer $TOKEN" \
+    -H 'content-type: application/json' -d "{\"workspace_id\":\"$BENCH_WS\",\"title\":\"hot\"}" | json '["id"]')
+  AUTH="Authorization: Bearer $TOKEN"
+}
+
+seed() { # >= 100,000 tasks in the bench workspace, straight into the service's table
+  psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" <<SQL
+INSERT INTO task.tasks (id, workspace_id, title, description, status, priority, labels,
+                        created_by, created_at, updated_at)
+SELECT gen_random_uuid(), '$BENCH_WS', 'seeded task ' || g, 'seeded for bench/http',
+       (ARRAY['todo','in_progress','done'])[1 + g % 3], 1 + g % 4, ARRAY['l' || (g % 10)],
+       '$USER_ID', now() - g * interval '1 second', now()
+FROM generate_series(1, 100000) AS g;
+ANALYZE task.tasks;
+SQL
+  psql -X -At "$PG_URL" -c "SELECT id FROM task.tasks WHERE workspace_id = '$BENCH_WS' ORDER BY random() LIMIT 20000" >"$TMP/ids"
+  export BENCH_IDS=$TMP/ids
+  echo "seeded: $(psql -X -At "$PG_URL" -c "SELECT count(*) FROM task.tasks") tasks in task.tasks" >&2
+}
+
+header() { printf '\n| %s | req/s | p50 ms | p99 ms | errors | note |\n|---|---|---|---|---|---|\n' "$1" | tee -a "$OUT"; }
+
+SCEN=${*:-1 2 3 4 5}
+echo "# bench/http $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) nproc=$(nproc) server cpus=$SCPU client cpus=$CCPU duration=$D" | tee -a "$OUT"
+start_gw
+setup_user
+for s in $SCEN; do
+  case $s in
+  1)
+    header "1. /api/v1/me vs /healthz (64 conn)"
+    run_wrk healthz 64 "$BASE/healthz"; row "GET /healthz" healthz
+    run_wrk me 64 -H "$AUTH" "$BASE/api/v1/me"; row "GET /api/v1/me (NATS -> tm-task)" me "$(ratio me healthz) of /healthz"
+    ;;
+  2)
+    header "2. login storm (argon2id) + /healthz probe"
+    taskset -c "$CCPU" wrk -t1 -c16 -d"$D" -s login.lua "$BASE/api/v1/auth/login" >"$TMP/login.txt" 2>&1 &
+    LOGIN=$!
+    sleep 1
+    run_wrk probe 4 "$BASE/healthz"; wait $LOGIN || true
+    awk '/Requests\/sec/ { printf "%.0f 0 0 0\n", $2 }' "$TMP/login.txt" >"$TMP/login"
+    row "POST /auth/login, 16 conn" login "argon2id on tm-task"
+    row "GET /healthz during the storm, 4 conn" probe "target p99 <= 20 ms"
+    ;;
+  3)
+    header "3. cached GET vs uncached vs /healthz (64 conn)"
+    run_wrk healthz3 64 "$BASE/healthz"; row "GET /healthz" healthz3
+    run_wrk cached 64 -H "$AUTH" "$BASE/api/v1/tasks/$TASK_ID"; row "GET /api/v1/tasks/{id} (X-Cache: HIT)" cached "$(ratio cached healthz3) of /healthz"
+    run_wrk uncached 64 -H "$AUTH" "$BASE/api/v1/me"; row "GET /api/v1/me (not cached)" uncached "$(ratio uncached healthz3) of /healthz"
+    ;;
+  4)
+    seed
+    start_gw TM_CACHE_BYTES=0
+    header "4. seeded database, cache off (32 conn)"
+    run_wrk get 32 -H "$AUTH" -s ids.lua "$BASE"; row "GET /api/v1/tasks/{id} (random of 100k)" get "target >= 5000 req/s"
+    run_wrk list 32 -H "$AUTH" "$BASE/api/v1/tasks?workspace_id=$BENCH_WS&status=todo&priority=2&limit=50"
+    row "GET /api/v1/tasks?workspace_id&status&priority&limit=50" list "target p99 <= 20 ms"
+    run_wrk create 32 -H "$AUTH" -s create.lua "$BASE/api/v1/tasks"; row "POST /api/v1/tasks" create "target >= 2000 req/s"
+    run_wrk patch 32 -H "$AUTH" -s patch.lua "$BASE"; row "PATCH /api/v1/tasks/{id}" patch ""
+    start_gw
+    ;;
+  5)
+    header "5. slowloris (slowhttptest -H, 300 conn) + /healthz probe"
+    run_wrk quiet 4 "$BASE/healthz"; row "GET /healthz, 4 conn, no attack" quiet
+    taskset -c "$CCPU" slowhttptest -H -c 300 -r 300 -i 5 -l 30 -s 8192 -u "$BASE/api/v1/auth/login" -t POST -o "$TMP/slow" >"$TMP/slow.txt" 2>&1 &
+    SLOW=$!
+    sleep 3
+    run_wrk attacked 4 "$BASE/healthz"; row "GET /healthz, 4 conn, 300 slow clients" attacked "target p99 <= 50 ms"
+    wait $SLOW || true
+    grep -E "closed|pending|connected|service available" "$TMP/slow.txt" | tail -4 | sed 's/^/    slowhttptest: /' >&2 || true
+    ;;
+  esac
+done
