@@ -45,6 +45,7 @@ function openOne() {
     ws.on('message', (d) => {
       const text = d.toString();
       if (text.startsWith('{"op":"subscribed"')) ws.emit('subscribed');
+      if (text.startsWith('{"op":"error"')) reject(new Error(`subscribe refused: ${text}`));
       onMessage(text);
     });
     ws.on('open', () => {
