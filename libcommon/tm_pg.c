@@ -3,6 +3,7 @@
 #include "tm_pg.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,9 +187,22 @@ static int fail(tm_pg_t *pg, PGresult *r, char *sqlstate)
     return lost ? TM_ERR_UNAVAILABLE : TM_ERR_PG;
 }
 
+/* An idle connection has nothing to read: anything readable is the server closing it (a
+ * restart, pg_terminate_backend, a killed postmaster). Noticing it here, with one poll,
+ * turns a failed request after a Postgres restart into a transparent reconnect. */
+static void probe_idle(tm_pg_t *pg)
+{
+    if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK)
+        return;
+    struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
+    if (poll(&p, 1, 0) > 0)
+        (void)PQconsumeInput(pg->conn);
+}
+
 static int ready_for_statement(tm_pg_t *pg, char *sqlstate)
 {
     if (pg->depth == 0) {
+        probe_idle(pg);
         int rc = tm_pg_ensure(pg);
         if (rc == TM_OK)
             return TM_OK;
@@ -244,6 +258,13 @@ static int exec_sql_raw(tm_pg_t *pg, const char *sql, char *sqlstate)
     if (rc != TM_OK)
         return rc;
     PGresult *r = PQexec(pg->conn, sql);
+    if (!result_ok(r) && pg->depth == 0 && PQstatus(pg->conn) != CONNECTION_OK) {
+        /* Outside a transaction nothing ran: reconnect and try once more (BEGIN, SET). */
+        PQclear(r);
+        if ((rc = ready_for_statement(pg, sqlstate)) != TM_OK)
+            return rc;
+        r = PQexec(pg->conn, sql);
+    }
     if (!result_ok(r))
         return fail(pg, r, sqlstate);
     PQclear(r);

@@ -35,6 +35,8 @@ STACK_ADMIN_BASE=19100
 STACK_LOG_LEVEL=${STACK_LOG_LEVEL:-debug}
 STACK_READY_TIMEOUT=${STACK_READY_TIMEOUT:-90} # ASan start-up is slower
 STACK_BOOTSTRAP_ADMIN_EMAIL=${TM_TEST_ADMIN_EMAIL:-admin@test.local}
+# A short room history, so that the WebSocket tests can resume past it.
+STACK_ENV_REALTIME="TM_RT_HISTORY_EVENTS=150 TM_RT_PRUNE_INTERVAL=1s"
 stack_defaults
 
 PASSED=0
@@ -106,6 +108,7 @@ finish() {
   stop_all || true
   if [ "${STACK_STARTED:-0}" = 1 ]; then
     if check "no sanitizer reports in daemon logs" scan_sanitizer_logs; then :; fi
+    if check "no password, token or key in daemon logs" tests/security/log_secrets.sh "$STACK_STATE"; then :; fi
   fi
   echo
   if [ ${#FAILURES[@]} -gt 0 ]; then
@@ -156,6 +159,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$TM_ROOT/tests/lsan.supp}
 
 check "npm install tests/e2e" npm_install tests/e2e || true
 check "npm install tests/deploy" npm_install tests/deploy || true
+check "npm install tests/security" npm_install tests/security || true
 
 # Integration tests start daemons of their own (on the same NATS): they run first, with
 # only nats-server and Postgres up; then NATS is restarted empty and the four daemons of the
@@ -189,6 +193,8 @@ if [ "$TEST_BUILD_OK" = 1 ]; then
   export TM_TEST_ADMIN_EMAIL="$STACK_BOOTSTRAP_ADMIN_EMAIL"
   export TM_TEST_TASK_PG_URL="postgresql://tm_task@127.0.0.1:$STACK_PG_PORT/$STACK_PG_DB"
   export TM_TEST_TASK_BIN="$(daemon_bin task)"
+  export TM_TEST_RT_HISTORY_EVENTS=150
+  export TM_TEST_GATEWAY_ADMIN_PORT="$(admin_port gateway)"
   if check "nats-server and Postgres ready" start_infra; then
     # their own database: schemas they create must not be owned by the wrong role
     TM_TEST_PG_URL="postgresql://postgres@127.0.0.1:$STACK_PG_PORT/tm_itest" \

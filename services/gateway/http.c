@@ -173,21 +173,49 @@ static bool valid_request_id(const char *s, size_t n)
     return true;
 }
 
-/* Copy path[n] into out, replacing the value of any access_token query parameter. */
+/* Query parameters whose values are logged as they are; every other value (access_token,
+ * or a token a client put where it does not belong) is logged as "***". */
+static bool loggable_param(const char *key, size_t n)
+{
+    static const char *const safe[] = {"workspace_id", "status", "priority", "assignee",
+                                       "label", "due_before", "due_after", "overdue", "q",
+                                       "sort", "limit", "cursor", "since", "unread",
+                                       "filename"};
+    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+        if (strlen(safe[i]) == n && memcmp(safe[i], key, n) == 0)
+            return true;
+    return false;
+}
+
+static void append(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    size_t room = cap - 1 - *o;
+    n = n < room ? n : room;
+    memcpy(out + *o, s, n);
+    *o += n;
+}
+
+/* Copy path[n] into out (cap bytes, NUL-terminated, cut if longer), masking every query
+ * value that is not known to be harmless. */
 static void mask_path(const char *path, size_t n, char *out, size_t cap)
 {
-    size_t o = 0;
     const char *q = memchr(path, '?', n);
-    for (size_t i = 0; i < n && o + 4 < cap; i++) {
-        out[o++] = path[i];
-        bool at_key = q != NULL && path + i >= q && (path[i] == '?' || path[i] == '&');
-        if (at_key && n - i > 13 && memcmp(path + i + 1, "access_token=", 13) == 0) {
-            memcpy(out + o, "access_token=***", 16 <= cap - o - 1 ? 16 : 0);
-            o += 16 <= cap - o - 1 ? 16 : 0;
-            i += 13;
-            while (i + 1 < n && path[i + 1] != '&')
-                i++;
+    size_t o = 0, plen = q ? (size_t)(q - path) + 1 : n;
+    append(out, cap, &o, path, plen);
+    for (const char *p = q ? q + 1 : path + n, *end = path + n; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        size_t klen = (size_t)((eq ? eq : stop) - p);
+        if (!eq || loggable_param(p, klen)) {
+            append(out, cap, &o, p, (size_t)(stop - p));
+        } else {
+            append(out, cap, &o, p, klen + 1);
+            append(out, cap, &o, "***", 3);
         }
+        if (amp)
+            append(out, cap, &o, "&", 1);
+        p = amp ? amp + 1 : end;
     }
     out[o] = '\0';
 }
@@ -207,6 +235,8 @@ static void init_log(h2o_req_t *req, gw_http_log_t *lg)
     else
         tm_uuid_v4(lg->request_id);
     add_header(req, "X-Request-Id", lg->request_id);
+    /* Bodies are JSON, problem JSON or attachments: never let a browser sniff them as HTML. */
+    add_header(req, "X-Content-Type-Options", "nosniff");
 }
 
 /* Access-Control-Allow-Origin for configured origins only (echoed, never '*'). */

@@ -3,7 +3,7 @@
 # Fails (exit 1) if any target crashes, leaks, trips a sanitizer or check, or times out.
 #
 #   tests/fuzz/run-smoke.sh [seconds-per-target] [build-dir]
-#   seconds: default 25 (or $TM_FUZZ_SECONDS); build-dir: default <repo>/build-fuzz
+#   seconds: default 25 (or $TM_FUZZ_SECONDS; CI uses 10); build-dir: default <repo>/build-fuzz
 #   CC: default clang (clang-14 if plain clang is missing)
 #
 # The seed corpus in the tree is not modified: each run works on a copy; new crashers are
@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 seconds=${1:-${TM_FUZZ_SECONDS:-25}}
 build=${2:-$root/build-fuzz}
-targets="fuzz_ws_frame fuzz_ws_ops fuzz_json fuzz_query"
+targets="fuzz_ws_frame fuzz_ws_ops fuzz_json fuzz_query fuzz_jwt fuzz_cursor fuzz_parse fuzz_event fuzz_routes"
 
 if [ -z "${CC:-}" ]; then
     if command -v clang >/dev/null 2>&1; then CC=clang; else CC=clang-14; fi
