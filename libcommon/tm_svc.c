@@ -36,11 +36,18 @@ typedef struct {
     int64_t enq_us;
 } item_t;
 
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+
 typedef struct {
     tm_svc_t *svc;
     const tm_svc_route_t *route;
     tm_histogram_t *latency;
     tm_counter_t *dropped;
+    /* tm_svc_requests_total{subject,status} by status - STATUS_MIN, looked up on first
+     * use: the registry lookup (global mutex, linear scan) per request cost the workers
+     * lock waits under load. */
+    _Atomic(tm_counter_t *) *by_status;
 } route_ctx_t;
 
 /* A reply in the form it travels: status, body bytes and headers (Content-Type included). */
@@ -418,13 +425,25 @@ static void maybe_prune(worker_state_t *ws)
 
 /* ---- one request ---- */
 
-static void count_request(route_ctx_t *rc, int status, int64_t start_us)
+static tm_counter_t *requests_counter(route_ctx_t *rc, int status)
 {
+    bool cacheable = status >= STATUS_MIN && status <= STATUS_MAX;
+    tm_counter_t *c = cacheable ? atomic_load(&rc->by_status[status - STATUS_MIN]) : NULL;
+    if (c)
+        return c;
     char subj[256], labels[320];
     tm_metrics_escape(rc->route->subject, subj, sizeof subj);
     snprintf(labels, sizeof labels, "subject=\"%s\",status=\"%d\"", subj, status);
-    tm_counter_add(tm_metrics_counter("tm_svc_requests_total", "Requests handled by subject and status",
-                                      labels), 1);
+    c = tm_metrics_counter("tm_svc_requests_total", "Requests handled by subject and status",
+                           labels);
+    if (c && cacheable)
+        atomic_store(&rc->by_status[status - STATUS_MIN], c);
+    return c;
+}
+
+static void count_request(route_ctx_t *rc, int status, int64_t start_us)
+{
+    tm_counter_add(requests_counter(rc, status), 1);
     tm_histogram_observe(rc->latency, (double)(tm_now_us() - start_us) / 1e6);
 }
 
@@ -804,6 +823,8 @@ static void init_metrics(tm_svc_t *svc)
         snprintf(labels, sizeof labels, "subject=\"%s\"", subj);
         svc->routes[i].svc = svc;
         svc->routes[i].route = &svc->cfg->routes[i];
+        svc->routes[i].by_status =
+            tm_xcalloc(STATUS_MAX - STATUS_MIN + 1, sizeof *svc->routes[i].by_status);
         svc->routes[i].latency = tm_metrics_histogram(
             "tm_svc_request_seconds", "Time from enqueue to reply", labels, NULL, 0);
         svc->routes[i].dropped = tm_metrics_counter(
@@ -1003,6 +1024,8 @@ void tm_svc_stop(tm_svc_t *svc)
     pthread_cond_destroy(&svc->cv_state);
     pthread_mutex_destroy(&svc->mu);
     free(svc->subs);
+    for (size_t i = 0; svc->routes && i < svc->cfg->nroutes; i++)
+        free(svc->routes[i].by_status);
     free(svc->routes);
     free(svc->queue);
     free(svc->workers);

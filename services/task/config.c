@@ -25,7 +25,7 @@ static tm_config_var_t *vars_for(task_config_t *c, size_t *n)
          "admin HTTP port (/healthz /readyz /metrics)"},
         {"TM_LOG_LEVEL", TM_CFG_STRING, &c->log_level, "info", 0, 0, false, false, NULL,
          "debug|info|warn|error"},
-        {"TM_WORKERS", TM_CFG_INT, &c->workers, "2", 1, 64, false, false, NULL,
+        {"TM_WORKERS", TM_CFG_INT, &c->workers, "8", 1, 64, false, false, NULL,
          "worker threads (one Postgres connection each; argon2 runs here)"},
         {"TM_QUEUE_CAP", TM_CFG_INT, &c->queue_cap, "256", 1, 100000, false, false, NULL,
          "queued requests before 503"},

@@ -141,3 +141,134 @@ json_t *task_json_from_result(const PGresult *r, int row, int col)
     }
     return v;
 }
+
+/* ---- task_to_json's object from plain columns ---- */
+
+enum { C_ID, C_WS, C_TITLE, C_DESC, C_STATUS, C_PRIO, C_LABELS, C_ASSIGNEE, C_DUE, C_EST,
+       C_CREATED_BY, C_CREATED_AT, C_UPDATED_AT, C_COMPLETED_AT, C_SPENT, C_VERSION };
+
+typedef enum { K_STR, K_INT, K_JSON } col_kind_t;
+
+/* Keys in jsonb's output order (shorter first, then bytewise), as task_to_json's text has. */
+static const struct {
+    const char *key;
+    int col;
+    col_kind_t kind;
+} task_cols[TASK_COLUMNS_NUM] = {
+    {"id", C_ID, K_STR},
+    {"title", C_TITLE, K_STR},
+    {"due_at", C_DUE, K_STR},
+    {"labels", C_LABELS, K_JSON},
+    {"status", C_STATUS, K_STR},
+    {"version", C_VERSION, K_INT},
+    {"priority", C_PRIO, K_INT},
+    {"created_at", C_CREATED_AT, K_STR},
+    {"created_by", C_CREATED_BY, K_STR},
+    {"updated_at", C_UPDATED_AT, K_STR},
+    {"assignee_id", C_ASSIGNEE, K_STR},
+    {"description", C_DESC, K_STR},
+    {"completed_at", C_COMPLETED_AT, K_STR},
+    {"workspace_id", C_WS, K_STR},
+    {"estimate_minutes", C_EST, K_INT},
+    {"time_spent_minutes", C_SPENT, K_INT},
+};
+
+bool task_buf_reserve(task_buf_t *b, size_t n)
+{
+    size_t need;
+    if (!tm_size_add(b->len, n, &need))
+        return false;
+    if (need <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need) {
+        if (!tm_size_mul(cap, 2, &cap))
+            return false;
+    }
+    b->p = tm_xrealloc(b->p, cap);
+    b->cap = cap;
+    return true;
+}
+
+/* Room was reserved by the caller: 6 bytes per input byte at most. */
+static void put_json_string(task_buf_t *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+static bool is_integer_text(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* Worst-case bytes of one row's object text. */
+static bool row_size(const PGresult *r, int row, int col, size_t *out)
+{
+    size_t n = 2;
+    for (int i = 0; i < TASK_COLUMNS_NUM; i++) {
+        size_t v;
+        if (!tm_size_mul((size_t)PQgetlength(r, row, col + i), 6, &v) ||
+            !tm_size_add(n, v + strlen(task_cols[i].key) + 8, &n))
+            return false;
+    }
+    *out = n;
+    return true;
+}
+
+int task_json_append_columns(task_buf_t *b, const PGresult *r, int row, int col)
+{
+    size_t need;
+    if (row >= PQntuples(r) || col < 0 || col + TASK_COLUMNS_NUM > PQnfields(r) ||
+        !row_size(r, row, col, &need) || !task_buf_reserve(b, need))
+        return TM_ERR_INTERNAL;
+    size_t start = b->len;
+    b->p[b->len++] = '{';
+    for (int i = 0; i < TASK_COLUMNS_NUM; i++) {
+        int c = col + task_cols[i].col;
+        const char *v = PQgetvalue(r, row, c);
+        size_t vlen = (size_t)PQgetlength(r, row, c);
+        if (i > 0)
+            b->p[b->len++] = ',';
+        put_json_string(b, task_cols[i].key, strlen(task_cols[i].key));
+        b->p[b->len++] = ':';
+        if (PQgetisnull(r, row, c)) {
+            memcpy(b->p + b->len, "null", 4);
+            b->len += 4;
+        } else if (task_cols[i].kind == K_STR) {
+            put_json_string(b, v, vlen);
+        } else if (task_cols[i].kind == K_INT && !is_integer_text(v)) {
+            b->len = start;
+            return TM_ERR_INTERNAL;
+        } else { /* an integer, or JSON text from Postgres (to_json of the labels) */
+            memcpy(b->p + b->len, v, vlen);
+            b->len += vlen;
+        }
+    }
+    b->p[b->len++] = '}';
+    return TM_OK;
+}

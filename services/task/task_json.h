@@ -51,4 +51,30 @@ void task_params_dispose(task_params_t *p);
  * not a JSON object. Caller owns the result. */
 json_t *task_json_from_result(const PGresult *r, int row, int col);
 
+/* The columns of task_to_json (migrations/011_tasks.sql) as plain SQL values, for row
+ * alias A: selecting these and building the object here costs Postgres ~2 us a row
+ * instead of ~20 us for jsonb_build_object (measured on a 50-row list page). */
+#define TASK_COLUMNS_NUM 16
+#define TASK_COLUMNS_SQL(A)                                                                        \
+    A ".id::text, " A ".workspace_id::text, " A ".title, " A ".description, " A ".status, "       \
+    A ".priority, to_json(" A ".labels)::text, " A ".assignee_id::text, task_ts_json(" A           \
+    ".due_at), " A ".estimate_minutes, " A ".created_by::text, task_ts_json(" A ".created_at), "  \
+    "task_ts_json(" A ".updated_at), task_ts_json(" A ".completed_at), " A                        \
+    ".time_spent_minutes, " A ".version"
+
+/* A growing text buffer (owned: free(p)). */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} task_buf_t;
+
+/* Make room for n more bytes; false on size overflow. */
+bool task_buf_reserve(task_buf_t *b, size_t n);
+
+/* Append to b the JSON text of the task in the TASK_COLUMNS_NUM columns of row starting
+ * at col: the object task_to_json gives (same keys, types and key order), written
+ * directly rather than through jansson (50 jansson objects cost more than the query).
+ * TM_ERR_INTERNAL if a column is missing or a number is malformed (b unchanged). */
+int task_json_append_columns(task_buf_t *b, const PGresult *r, int row, int col);
+
 #endif

@@ -32,22 +32,35 @@ const tm_pg_stmt_t tasks_stmts[] = {
      "INSERT INTO outbox (event_id, workspace_id, seq, type, payload, actor_id) "
      "SELECT $2::uuid, $1::uuid, s.event_seq, $3, $4::jsonb, $5::uuid FROM s RETURNING seq",
      5},
-    {"task_insert",
-     "INSERT INTO tasks AS t (id, workspace_id, title, description, status, priority, labels, "
-     "assignee_id, due_at, estimate_minutes, created_by, completed_at) VALUES ($1::uuid, "
-     "$2::uuid, $3, $4, $5::text, $6::smallint, "
+    /* Insert + outbox event in one statement, so that without an open transaction it
+     * commits on its own: one round trip, and the workspace row lock (event_seq) is held
+     * only while the statement finishes and its commit is flushed. A vanished workspace
+     * leaves seq NULL: the NOT NULL check fails the whole statement. */
+    {"task_insert_emit",
+     "WITH ins AS (INSERT INTO tasks AS t (id, workspace_id, title, description, status, "
+     "priority, labels, assignee_id, due_at, estimate_minutes, created_by, completed_at) "
+     "VALUES ($1::uuid, $2::uuid, $3, $4, $5::text, $6::smallint, "
      "ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::uuid, $9::timestamptz, "
      "$10::integer, $11::uuid, CASE WHEN $5::text = 'done' THEN now() END) "
-     "RETURNING task_to_json(t)::text",
-     11},
-    {"task_get",
-     "SELECT t.workspace_id::text, t.version, task_to_json(t)::text FROM tasks t "
+     "RETURNING task_to_json(t) AS j), "
+     "s AS (UPDATE workspaces SET event_seq = event_seq + 1 WHERE id = $2::uuid "
+     "RETURNING event_seq) "
+     "INSERT INTO outbox (event_id, workspace_id, seq, type, payload, actor_id) "
+     "SELECT $12::uuid, $2::uuid, s.event_seq, 'task.created', ins.j, $11::uuid "
+     "FROM ins LEFT JOIN s ON true RETURNING payload::text",
+     12},
+    /* task_get / task_get_lock plus the caller's role ($2, may be NULL): one round trip
+     * where tasks_load would otherwise ask access_member_role next. */
+    {"task_get_role",
+     "SELECT t.workspace_id::text, t.version, task_to_json(t)::text, (SELECT m.role FROM "
+     "members m WHERE m.workspace_id = t.workspace_id AND m.user_id = $2::uuid) FROM tasks t "
      "WHERE t.id = $1::uuid",
-     1},
-    {"task_get_lock",
-     "SELECT t.workspace_id::text, t.version, task_to_json(t)::text FROM tasks t "
-     "WHERE t.id = $1::uuid FOR UPDATE",
-     1},
+     2},
+    {"task_get_lock_role",
+     "SELECT t.workspace_id::text, t.version, task_to_json(t)::text, (SELECT m.role FROM "
+     "members m WHERE m.workspace_id = t.workspace_id AND m.user_id = $2::uuid) FROM tasks t "
+     "WHERE t.id = $1::uuid FOR UPDATE OF t",
+     2},
     {"task_update",
      "UPDATE tasks t SET " TASK_FIELDS_SQL
      "completed_at = CASE WHEN $5::text = 'done' THEN coalesce(t.completed_at, now()) END, "
@@ -110,17 +123,14 @@ bool tasks_is_moderator(const tm_svc_req_t *req)
     return strcmp(req->call.role, "moderator") == 0 || strcmp(req->call.role, "admin") == 0;
 }
 
-int tasks_authorize(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
-                    const char *workspace_id, task_perm_t perm)
+/* The permission check of tasks_authorize for a role already known. */
+static int authorize_role(const tm_svc_req_t *req, tm_svc_reply_t *rep, ws_role_t role,
+                          task_perm_t perm)
 {
-    ws_role_t role = WS_ROLE_NONE;
     if (!req->call.user_id[0]) {
         tm_svc_reply_problem(rep, req, 401, NULL, "authentication required");
         return TM_ERR_AUTH;
     }
-    int rc = access_workspace_role(w->pg, workspace_id, req->call.user_id, &role);
-    if (rc != TM_OK)
-        return rc;
     bool mod = tasks_is_moderator(req);
     bool can_read = role >= WS_ROLE_VIEWER || mod;
     bool allowed = perm == TASK_PERM_READ    ? can_read
@@ -136,6 +146,18 @@ int tasks_authorize(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t 
     return TM_ERR_FORBIDDEN;
 }
 
+int tasks_authorize(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
+                    const char *workspace_id, task_perm_t perm)
+{
+    ws_role_t role = WS_ROLE_NONE;
+    if (!req->call.user_id[0])
+        return authorize_role(req, rep, role, perm);
+    int rc = access_workspace_role(w->pg, workspace_id, req->call.user_id, &role);
+    if (rc != TM_OK)
+        return rc;
+    return authorize_role(req, rep, role, perm);
+}
+
 int tasks_load(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep, bool lock,
                task_perm_t perm, task_ref_t *out)
 {
@@ -145,8 +167,10 @@ int tasks_load(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
         tm_svc_reply_problem(rep, req, 404, NULL, "no such task");
         return TM_ERR_NOT_FOUND;
     }
+    const char *uid = tm_is_uuid(req->call.user_id) ? req->call.user_id : NULL;
     PGresult *r = NULL;
-    int rc = tm_pg_exec(w->pg, lock ? "task_get_lock" : "task_get", 1, &id, &r, NULL);
+    int rc = tm_pg_exec(w->pg, lock ? "task_get_lock_role" : "task_get_role", 2,
+                        (const char *[]){id, uid}, &r, NULL);
     if (rc != TM_OK)
         return rc;
     if (PQntuples(r) != 1) {
@@ -158,10 +182,11 @@ int tasks_load(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
     snprintf(out->workspace_id, sizeof out->workspace_id, "%s", PQgetvalue(r, 0, 0));
     out->version = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     out->task = task_json_from_result(r, 0, 2);
+    ws_role_t role = PQgetisnull(r, 0, 3) ? WS_ROLE_NONE : access_role_parse(PQgetvalue(r, 0, 3));
     PQclear(r);
     if (!out->task)
         return TM_ERR_INTERNAL;
-    rc = tasks_authorize(w, req, rep, out->workspace_id, perm);
+    rc = authorize_role(req, rep, role, perm);
     if (rc != TM_OK)
         tasks_ref_dispose(out);
     return rc;
@@ -314,7 +339,6 @@ static int task_create(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
         return 0;
     const char *ws = tm_json_str(req->json, "workspace_id", "");
     json_t *full = task_json_merge(NULL, req->json), *task = NULL;
-    bool in_txn = false;
     int rc = tasks_authorize(w, req, rep, ws, TASK_PERM_WRITE);
     if (rc == TM_OK)
         rc = check_assignee(w, req, rep, ws, full);
@@ -324,18 +348,15 @@ static int task_create(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
     tm_uuid_v4(id);
     task_params_t p;
     task_params_init(&p, full);
-    const char *params[11] = {id, ws};
+    char event_id[37];
+    tm_uuid_v4(event_id);
+    const char *params[12] = {id, ws};
     memcpy(&params[2], p.v, sizeof p.v);
     params[10] = req->call.user_id;
-    if ((rc = tm_pg_begin(w->pg)) == TM_OK) {
-        in_txn = true;
-        rc = exec_task_row(w, req, rep, "task_insert", 11, params, &task);
-    }
+    params[11] = event_id;
+    rc = exec_task_row(w, req, rep, "task_insert_emit", 12, params, &task);
     task_params_dispose(&p);
     if (rc != TM_OK)
-        goto fail;
-    in_txn = false;
-    if ((rc = tasks_emit_commit(w, req, ws, "task.created", task)) != TM_OK)
         goto fail;
     char *loc = tm_xasprintf("/api/v1/tasks/%s", id);
     tm_svc_reply_header(rep, "Location", loc);
@@ -346,7 +367,7 @@ static int task_create(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
 fail:
     json_decref(full);
     json_decref(task);
-    return tasks_finish_error(w, in_txn, rc);
+    return tasks_finish_error(w, false, rc);
 }
 
 static int task_get(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
