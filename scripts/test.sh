@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every taskmesh test the way CI does:
 #   1. install what is missing; build release (build/) and ASan+UBSan (build-asan/)
-#   2. unit tests of both builds (ctest -L unit)
+#   2. unit tests and fuzz corpus replays of both builds (ctest -L 'unit|fuzz')
 #   3. the test stack from the sanitizer binaries: state ./.state/test (wiped), nats 24222
 #      (monitor 28222), Postgres 25432, gateway 18080, admin 19100-19103
 #   4. ctest -L integration with only nats-server and Postgres up (those tests start their
@@ -140,8 +140,8 @@ if [ $QUICK = 0 ]; then
   if check "sanitizer build ($(TM_SANITIZE=1 build_dir))" build_variant 1; then ASAN_OK=1; fi
 fi
 
-if [ $REL_OK = 1 ]; then run_ctest "$(TM_SANITIZE=0 build_dir)" unit; fi
-if [ $ASAN_OK = 1 ]; then run_ctest "$(TM_SANITIZE=1 build_dir)" unit; fi
+if [ $REL_OK = 1 ]; then run_ctest "$(TM_SANITIZE=0 build_dir)" 'unit|fuzz'; fi
+if [ $ASAN_OK = 1 ]; then run_ctest "$(TM_SANITIZE=1 build_dir)" 'unit|fuzz'; fi
 
 # The stack and the remaining tests use the sanitizer build (release with --quick).
 if [ $QUICK = 0 ]; then
