@@ -209,8 +209,11 @@ function kustomizeProblems(baseObjs) {
 
 // ------------------------------------------------------------------ TM_* coverage
 
-// Required TM_* names per service: docs/config-required.txt ("<svc> TM_NAME" lines), plus
-// any `.required = true` entry in services/<svc>/*.c that names a TM_* variable.
+// Required TM_* names per service: every variable the daemon's own table marks required,
+// read from docs/configuration.md (generated from each binary's --help; the
+// docs_configuration_in_sync test keeps it equal to the code), plus docs/config-required.txt
+// for what a deployment must set although the daemon has a default or a conditional rule
+// (ports, the JWT key files of ES256, issuer and audience).
 export function requiredVars() {
   const req = Object.fromEntries(SERVICES.map((s) => [s, new Set()]));
   const list = join(ROOT, 'docs', 'config-required.txt');
@@ -218,15 +221,12 @@ export function requiredVars() {
     const m = line.replace(/#.*/, '').trim().match(/^(\w+)\s+(TM_[A-Z0-9_]+)$/);
     if (m && req[m[1]]) req[m[1]].add(m[2]);
   }
-  for (const svc of SERVICES) {
-    const dir = join(ROOT, 'services', svc);
-    if (!existsSync(dir)) continue;
-    for (const f of readdirSync(dir).filter((x) => x.endsWith('.c'))) {
-      const src = readFileSync(join(dir, f), 'utf8');
-      for (const block of src.match(/\{[^{}]*"TM_[A-Z0-9_]+"[^{}]*\}/g) || []) {
-        if (/\.required\s*=\s*true/.test(block)) req[svc].add(block.match(/"(TM_[A-Z0-9_]+)"/)[1]);
-      }
-    }
+  let svc = null;
+  for (const line of readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8').split('\n')) {
+    const h = line.match(/^## tm-(\w+)/);
+    if (h) svc = req[h[1]] ? h[1] : null;
+    const v = line.match(/^\s+(TM_[A-Z0-9_]+)\s+\S+\s+\(required\)/);
+    if (svc && v) req[svc].add(v[1]);
   }
   return req;
 }
