@@ -87,6 +87,24 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     (void)messages; /* only wake-ups are sent; the flags say what to do */
 }
 
+/* Every loop's h2o_multithread queues (t->queue and the one h2o_context_init makes) are
+ * created here on the main thread, and h2o 2.2.5 binds a socket's input buffers to the
+ * creating thread's thread-local h2o_socket_buffer_prototype: all loop threads then read
+ * their queue pipes into buffers from the MAIN thread's recycle list, which has no lock.
+ * Loops woken at the same moment (a WebSocket delivery is posted to every loop) popped
+ * the same buffer; one gave it back (and free()d it) while another read() into it:
+ * heap-use-after-free in h2o's read on a loop thread, "free(): corrupted unsorted
+ * chunks" in release builds. A recycle cap of 0 makes those buffers plain malloc/free,
+ * so the list is never touched. Main thread, before any socket exists on it (the admin
+ * listener's queue, made on this thread later, is covered too). */
+static void unshare_main_thread_buffers(void)
+{
+    h2o_mem_recycle_t *r = &h2o_socket_buffer_prototype.allocator;
+    r->max = 0;
+    while (r->cnt > 0)
+        free(h2o_mem_alloc_recycle(r, 0));
+}
+
 static void setup_thread(gw_server_t *s, gw_thread_t *t, int index, int fd)
 {
     t->server = s;
@@ -193,6 +211,7 @@ gw_server_t *gw_server_start(const gw_config_t *cfg)
     if (bind_all(s, fds) != TM_OK)
         goto fail;
     s->threads = tm_xcalloc((size_t)s->nthreads, sizeof(*s->threads));
+    unshare_main_thread_buffers();
     for (int i = 0; i < s->nthreads; i++)
         setup_thread(s, &s->threads[i], i, fds[i]);
     if (gw_upstream_start(s) != TM_OK || ws_hub_start(s) != TM_OK || gw_cache_http_subscribe(s) != TM_OK)
