@@ -184,7 +184,7 @@ test('announcements reach every socket (admin only)',
     const denied = await api('POST', '/api/v1/admin/announcements', { token: B.access_token, body: { message: 'no', level: 'info' } });
     assert.equal(denied.status, 403);
     const msg = `maintenance ${Date.now()}`;
-    expectStatus(await api('POST', '/api/v1/admin/announcements', { token: login.access_token, body: { message: msg, level: 'warning' } }), 201);
+    expectStatus(await api('POST', '/api/v1/admin/announcements', { token: login.access_token, body: { message: msg, level: 'warning', ends_at: new Date(Date.now() + 15000).toISOString() } }), 201);
     const [ab, ac] = await Promise.all([
       b.next((o) => o.op === 'announcement' && o.message === msg, 10000),
       c.next((o) => o.op === 'announcement' && o.message === msg, 10000),

@@ -6,6 +6,18 @@ import assert from 'node:assert/strict';
 import { registerAndLogin, api, BASE_URL } from './lib/client.mjs';
 import { rawConnect, frame, closeFrame, openWs, sleep } from './lib/ws.mjs';
 
+// A text frame that answers the client: broadcasts that every socket may receive at any
+// time (an active announcement, presence) are not answers.
+const BROADCAST_OPS = new Set(['announcement', 'presence']);
+function isReply(f) {
+  if (f.opcode !== 0x1) return false;
+  try {
+    return !BROADCAST_OPS.has(JSON.parse(f.payload.toString()).op);
+  } catch {
+    return true;
+  }
+}
+
 let user;
 before(async () => {
   user = await registerAndLogin('wsconf');
@@ -14,7 +26,7 @@ before(async () => {
 async function open() {
   const c = await rawConnect({ token: user.access_token });
   assert.equal(c.status, 101);
-  const hello = await c.reader.next((f) => f.opcode === 0x1);
+  const hello = await c.reader.next(isReply);
   assert.equal(hello.json.op, 'hello');
   return c;
 }
@@ -63,7 +75,7 @@ test('ping frame -> pong with the same payload; ping op -> pong op', async () =>
   const pong = await c.reader.next((f) => f.opcode === 0xa);
   assert.equal(pong.payload.toString(), 'abc');
   c.sock.write(frame(0x1, JSON.stringify({ op: 'ping', id: 'x1' })));
-  const op = await c.reader.next((f) => f.opcode === 0x1);
+  const op = await c.reader.next(isReply);
   assert.deepEqual(op.json, { op: 'pong', id: 'x1' });
   c.sock.destroy();
 });
@@ -77,7 +89,7 @@ test('fragmented text message with an interleaved ping is reassembled', async ()
   c.sock.write(frame(0x0, msg.subarray(9), { fin: true }));
   const pong = await c.reader.next((f) => f.opcode === 0xa);
   assert.equal(pong.payload.toString(), 'mid');
-  const op = await c.reader.next((f) => f.opcode === 0x1);
+  const op = await c.reader.next(isReply);
   assert.deepEqual(op.json, { op: 'pong', id: 42 });
   c.sock.destroy();
 });
@@ -163,15 +175,15 @@ test('a frame that declares a length and never sends it is closed on a deadline'
 test('malformed op JSON -> error op, the socket stays open', async () => {
   const c = await open();
   c.sock.write(frame(0x1, '{"op":'));
-  const e1 = await c.reader.next((f) => f.opcode === 0x1);
+  const e1 = await c.reader.next(isReply);
   assert.equal(e1.json.op, 'error');
   assert.equal(e1.json.code, 'invalid_json');
   c.sock.write(frame(0x1, '{"op":"subscribe","room":"nope"}'));
-  const e2 = await c.reader.next((f) => f.opcode === 0x1);
+  const e2 = await c.reader.next(isReply);
   assert.equal(e2.json.code, 'invalid_op');
   assert.equal(e2.json.failed_op, 'subscribe');
   c.sock.write(frame(0x1, '{"op":"ping","id":1}'));
-  const pong = await c.reader.next((f) => f.opcode === 0x1);
+  const pong = await c.reader.next(isReply);
   assert.equal(pong.json.op, 'pong');
   c.sock.destroy();
 });
