@@ -37,6 +37,9 @@ STACK_READY_TIMEOUT=${STACK_READY_TIMEOUT:-90} # ASan start-up is slower
 STACK_BOOTSTRAP_ADMIN_EMAIL=${TM_TEST_ADMIN_EMAIL:-admin@test.local}
 # A short room history, so that the WebSocket tests can resume past it.
 STACK_ENV_REALTIME="TM_RT_HISTORY_EVENTS=150 TM_RT_PRUNE_INTERVAL=1s"
+# A short WebSocket idle timeout, so that the ping/idle-close and partial-frame deadlines
+# are seen within the conformance tests' bounds (pings at 10 s, close at 20 s).
+STACK_ENV_GATEWAY="TM_WS_IDLE_TIMEOUT=20s"
 stack_defaults
 
 PASSED=0

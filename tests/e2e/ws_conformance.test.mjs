@@ -215,7 +215,7 @@ test('the server pings an idle client and closes a silent one', { timeout: 60000
 });
 
 test('metrics expose the WebSocket counters', async () => {
-  const port = Number(process.env.TM_TEST_GATEWAY_ADMIN_PORT || new URL(BASE_URL).port === '8021' ? 9221 : 19100);
+  const port = Number(process.env.TM_TEST_GATEWAY_ADMIN_PORT || 19100);
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   const text = await res.text();
   assert.match(text, /tm_ws_connections/);
