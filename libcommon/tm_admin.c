@@ -43,8 +43,7 @@ static int send_body(h2o_req_t *req, int status, const char *reason, const char 
     req->res.status = status;
     req->res.reason = reason;
     req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type,
-                   strlen(type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
     h2o_send_inline(req, body, len);
@@ -77,8 +76,8 @@ static int serve_metrics(h2o_req_t *req)
 {
     size_t len = 0;
     char *text = tm_metrics_render(&len);
-    int rc = send_body(req, 200, "OK", "text/plain; version=0.0.4", text ? text : "",
-                       text ? len : 0);
+    int rc =
+        send_body(req, 200, "OK", "text/plain; version=0.0.4", text ? text : "", text ? len : 0);
     free(text);
     return rc;
 }

@@ -80,9 +80,14 @@ int tm_config_parse_duration_ms(const char *s, int64_t *out)
 int tm_config_parse_bytes(const char *s, int64_t *out)
 {
     static const unit_t units[] = {
-        {"", 1}, {"B", 1},
-        {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30},
-        {"K", 1LL << 10}, {"M", 1LL << 20}, {"G", 1LL << 30},
+        {"", 1},
+        {"B", 1},
+        {"KiB", 1LL << 10},
+        {"MiB", 1LL << 20},
+        {"GiB", 1LL << 30},
+        {"K", 1LL << 10},
+        {"M", 1LL << 20},
+        {"G", 1LL << 30},
     };
     return parse_with_unit(s, units, sizeof units / sizeof *units, out);
 }
@@ -201,10 +206,18 @@ static int load_enum(const tm_config_var_t *v, const char *raw, char *err, size_
 static void load_zero(const tm_config_var_t *v)
 {
     switch (v->type) {
-    case TM_CFG_STRING: *(char **)v->target = tm_xstrdup(""); break;
-    case TM_CFG_BOOL: *(bool *)v->target = false; break;
-    case TM_CFG_ENUM: *(int *)v->target = 0; break;
-    default: *(int64_t *)v->target = 0; break;
+    case TM_CFG_STRING:
+        *(char **)v->target = tm_xstrdup("");
+        break;
+    case TM_CFG_BOOL:
+        *(bool *)v->target = false;
+        break;
+    case TM_CFG_ENUM:
+        *(int *)v->target = 0;
+        break;
+    default:
+        *(int64_t *)v->target = 0;
+        break;
     }
 }
 
@@ -304,13 +317,20 @@ void tm_config_log(const tm_config_var_t *vars, size_t n)
 static const char *type_name(tm_config_type_t t)
 {
     switch (t) {
-    case TM_CFG_STRING: return "string";
-    case TM_CFG_INT: return "int";
-    case TM_CFG_BOOL: return "bool";
-    case TM_CFG_ENUM: return "enum";
-    case TM_CFG_PORT: return "port";
-    case TM_CFG_DURATION_MS: return "duration";
-    case TM_CFG_BYTES: return "bytes";
+    case TM_CFG_STRING:
+        return "string";
+    case TM_CFG_INT:
+        return "int";
+    case TM_CFG_BOOL:
+        return "bool";
+    case TM_CFG_ENUM:
+        return "enum";
+    case TM_CFG_PORT:
+        return "port";
+    case TM_CFG_DURATION_MS:
+        return "duration";
+    case TM_CFG_BYTES:
+        return "bytes";
     }
     return "?";
 }

@@ -19,19 +19,19 @@ typedef enum {
     TM_CFG_ENUM,   /* int *: index into choices (a '|'-separated list, e.g. "none|openai|azure") */
     TM_CFG_PORT,   /* int64_t *, 1..65535 */
     TM_CFG_DURATION_MS, /* int64_t * in ms: "250ms", "5s", "2m", "1h" or a bare number of ms */
-    TM_CFG_BYTES,  /* int64_t *: "64KiB", "5MiB", "1GiB", or a bare number of bytes */
+    TM_CFG_BYTES,       /* int64_t *: "64KiB", "5MiB", "1GiB", or a bare number of bytes */
 } tm_config_type_t;
 
 typedef struct {
-    const char *name;   /* "TM_HTTP_PORT" */
+    const char *name; /* "TM_HTTP_PORT" */
     tm_config_type_t type;
-    void *target;       /* where the parsed value goes; type per tm_config_type_t */
-    const char *defval; /* default as text; NULL with required=false -> empty/zero */
-    int64_t min, max;   /* bounds for INT/DURATION/BYTES (ignored when min == max == 0) */
-    bool required;      /* missing (unset or empty) is an error */
-    bool secret;        /* masked as "***" in tm_config_log */
-    const char *choices;/* for TM_CFG_ENUM */
-    const char *help;   /* one line for the README and --help */
+    void *target;        /* where the parsed value goes; type per tm_config_type_t */
+    const char *defval;  /* default as text; NULL with required=false -> empty/zero */
+    int64_t min, max;    /* bounds for INT/DURATION/BYTES (ignored when min == max == 0) */
+    bool required;       /* missing (unset or empty) is an error */
+    bool secret;         /* masked as "***" in tm_config_log */
+    const char *choices; /* for TM_CFG_ENUM */
+    const char *help;    /* one line for the README and --help */
 } tm_config_var_t;
 
 /* Fill each target from getenv(name) or defval. On error returns TM_ERR_INVALID and writes

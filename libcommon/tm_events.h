@@ -20,9 +20,9 @@ typedef struct {
     char workspace_id[37];
     int64_t seq;
     char type[TM_EVENT_TYPE_MAX + 1];
-    char actor_id[37];     /* "" when null */
+    char actor_id[37]; /* "" when null */
     char created_at[40];
-    json_t *data;          /* owned reference (tm_event_dispose) */
+    json_t *data; /* owned reference (tm_event_dispose) */
 } tm_event_t;
 
 /* Create the stream if it does not exist (file storage, subjects tm.v1.evt.>, a 10 min

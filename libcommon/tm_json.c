@@ -7,7 +7,7 @@
 #include <string.h>
 #include "tm_util.h"
 
-#define DEFAULT_MAX_BYTES (64 * 1024)
+#define DEFAULT_MAX_BYTES  (64 * 1024)
 #define DEFAULT_MAX_STRING (1024 * 1024)
 
 void tm_json_errors_add(tm_json_errors_t *errs, const char *field, const char *fmt, ...)
@@ -42,7 +42,8 @@ static walk_rc_t walk(const json_t *v, int depth, int max_depth, size_t max_stri
     if (json_is_array(v)) {
         size_t i;
         json_t *item;
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             if ((rc = walk(item, depth + 1, max_depth, max_string)) != WALK_OK)
                 return rc;
         }
@@ -50,7 +51,8 @@ static walk_rc_t walk(const json_t *v, int depth, int max_depth, size_t max_stri
     }
     const char *key;
     json_t *item;
-    json_object_foreach((json_t *)v, key, item) {
+    json_object_foreach((json_t *)v, key, item)
+    {
         if (strlen(key) > max_string)
             return WALK_STRING_TOO_LONG;
         if ((rc = walk(item, depth + 1, max_depth, max_string)) != WALK_OK)
@@ -102,14 +104,16 @@ int tm_json_depth(const json_t *v)
     const char *key;
     json_t *item;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             int d = tm_json_depth(item);
             max = d > max ? d : max;
         }
         return max + 1;
     }
     if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, key, item) {
+        json_object_foreach((json_t *)v, key, item)
+        {
             int d = tm_json_depth(item);
             max = d > max ? d : max;
         }
@@ -127,8 +131,7 @@ size_t tm_json_utf8_len(const char *s)
     return n;
 }
 
-static const tm_json_field_t *find_field(const tm_json_field_t *fields, size_t n,
-                                         const char *name)
+static const tm_json_field_t *find_field(const tm_json_field_t *fields, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(fields[i].name, name) == 0)
@@ -216,8 +219,7 @@ static void check_number(const json_t *v, const tm_json_field_t *f, tm_json_erro
                            (long long)f->max);
 }
 
-static bool check_array_shape(const json_t *v, const tm_json_field_t *f,
-                              tm_json_errors_t *errs)
+static bool check_array_shape(const json_t *v, const tm_json_field_t *f, tm_json_errors_t *errs)
 {
     if (!json_is_array(v)) {
         tm_json_errors_add(errs, f->name, "must be an array");
@@ -230,14 +232,14 @@ static bool check_array_shape(const json_t *v, const tm_json_field_t *f,
     return true;
 }
 
-static void check_string_array(const json_t *v, const tm_json_field_t *f,
-                               tm_json_errors_t *errs)
+static void check_string_array(const json_t *v, const tm_json_field_t *f, tm_json_errors_t *errs)
 {
     if (!check_array_shape(v, f, errs))
         return;
     size_t i;
     json_t *item;
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         char name[64];
         snprintf(name, sizeof name, "%.40s[%zu]", f->name, i);
         check_string(item, f, name, errs);
@@ -248,9 +250,15 @@ static void check_value(const json_t *v, const tm_json_field_t *f, tm_json_error
 {
     int64_t ms;
     switch (f->kind) {
-    case TM_JF_STRING: check_string(v, f, f->name, errs); break;
-    case TM_JF_INT: check_int(v, f, errs); break;
-    case TM_JF_NUMBER: check_number(v, f, errs); break;
+    case TM_JF_STRING:
+        check_string(v, f, f->name, errs);
+        break;
+    case TM_JF_INT:
+        check_int(v, f, errs);
+        break;
+    case TM_JF_NUMBER:
+        check_number(v, f, errs);
+        break;
     case TM_JF_BOOL:
         if (!json_is_boolean(v))
             tm_json_errors_add(errs, f->name, "must be a boolean");
@@ -263,13 +271,18 @@ static void check_value(const json_t *v, const tm_json_field_t *f, tm_json_error
         if (!json_is_string(v) || !tm_is_uuid(json_string_value(v)))
             tm_json_errors_add(errs, f->name, "must be a UUID");
         break;
-    case TM_JF_STRING_ARRAY: check_string_array(v, f, errs); break;
-    case TM_JF_ARRAY: check_array_shape(v, f, errs); break;
+    case TM_JF_STRING_ARRAY:
+        check_string_array(v, f, errs);
+        break;
+    case TM_JF_ARRAY:
+        check_array_shape(v, f, errs);
+        break;
     case TM_JF_OBJECT:
         if (!json_is_object(v))
             tm_json_errors_add(errs, f->name, "must be an object");
         break;
-    case TM_JF_ANY: break;
+    case TM_JF_ANY:
+        break;
     }
 }
 
@@ -283,7 +296,8 @@ int tm_json_check(const json_t *obj, const tm_json_field_t *fields, size_t n,
     }
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         if (!find_field(fields, n, key))
             tm_json_errors_add(errs, key, "unknown field");
     }

@@ -14,13 +14,13 @@
 #include <stdint.h>
 #include "tm_error.h"
 
-#define TM_JSON_MAX_DEPTH 32
+#define TM_JSON_MAX_DEPTH  32
 #define TM_JSON_MAX_ERRORS 16
 
 typedef struct {
-    size_t max_bytes;      /* 0 -> 64 KiB */
-    int max_depth;         /* 0 -> TM_JSON_MAX_DEPTH */
-    size_t max_string;     /* longest string in bytes anywhere in the document; 0 -> 1 MiB */
+    size_t max_bytes;  /* 0 -> 64 KiB */
+    int max_depth;     /* 0 -> TM_JSON_MAX_DEPTH */
+    size_t max_string; /* longest string in bytes anywhere in the document; 0 -> 1 MiB */
 } tm_json_limits_t;
 
 typedef struct {
@@ -29,20 +29,20 @@ typedef struct {
 } tm_json_error_t;
 
 typedef struct {
-    int count;        /* may exceed TM_JSON_MAX_ERRORS; only the first are stored */
+    int count; /* may exceed TM_JSON_MAX_ERRORS; only the first are stored */
     tm_json_error_t e[TM_JSON_MAX_ERRORS];
 } tm_json_errors_t;
 
 typedef enum {
-    TM_JF_STRING,      /* min/max: length in characters (UTF-8 code points) */
-    TM_JF_INT,         /* min/max: value range; floats and strings rejected */
+    TM_JF_STRING, /* min/max: length in characters (UTF-8 code points) */
+    TM_JF_INT,    /* min/max: value range; floats and strings rejected */
     TM_JF_BOOL,
-    TM_JF_NUMBER,      /* int or real; min/max as range */
-    TM_JF_TIME,        /* RFC 3339 string */
-    TM_JF_UUID,        /* canonical UUID string */
-    TM_JF_STRING_ARRAY,/* min/max: element length in chars; max_items: array length */
-    TM_JF_ARRAY,       /* any array; max_items */
-    TM_JF_OBJECT,      /* any object (checked by the caller) */
+    TM_JF_NUMBER,       /* int or real; min/max as range */
+    TM_JF_TIME,         /* RFC 3339 string */
+    TM_JF_UUID,         /* canonical UUID string */
+    TM_JF_STRING_ARRAY, /* min/max: element length in chars; max_items: array length */
+    TM_JF_ARRAY,        /* any array; max_items */
+    TM_JF_OBJECT,       /* any object (checked by the caller) */
     TM_JF_ANY,
 } tm_json_kind_t;
 
@@ -50,10 +50,10 @@ typedef struct {
     const char *name;
     tm_json_kind_t kind;
     bool required;
-    bool nullable;      /* JSON null accepted (means "clear" on updates) */
-    int64_t min, max;   /* see kinds; min == max == 0 means unbounded */
-    size_t max_items;   /* arrays; 0 -> unbounded */
-    const char *choices;/* strings: '|'-separated allowed values, or NULL */
+    bool nullable;       /* JSON null accepted (means "clear" on updates) */
+    int64_t min, max;    /* see kinds; min == max == 0 means unbounded */
+    size_t max_items;    /* arrays; 0 -> unbounded */
+    const char *choices; /* strings: '|'-separated allowed values, or NULL */
 } tm_json_field_t;
 
 void tm_json_errors_add(tm_json_errors_t *errs, const char *field, const char *fmt, ...)

@@ -12,11 +12,11 @@
 #include "tm_util.h"
 
 /* Caps that bound the size of any one line. */
-#define LOG_VALUE_MAX 8192  /* input bytes per string value; longer ones are cut */
-#define LOG_KV_MAX 32       /* key/value pairs per line */
+#define LOG_VALUE_MAX 8192 /* input bytes per string value; longer ones are cut */
+#define LOG_KV_MAX    32   /* key/value pairs per line */
 #define LOG_STACK_BUF 2048
-#define LOG_SLOTS 256       /* rate-limit table size (power of two) */
-#define LOG_PROBE 8
+#define LOG_SLOTS     256 /* rate-limit table size (power of two) */
+#define LOG_PROBE     8
 
 static char g_svc[64] = "taskmesh";
 static atomic_int g_level = TM_LOG_INFO;
@@ -26,10 +26,10 @@ static atomic_int g_fd = 1;
 static int64_t (*clock_ms)(void) = tm_now_ms;
 
 typedef struct {
-    uint64_t hash;      /* 0 = free */
+    uint64_t hash; /* 0 = free */
     int64_t window_start;
-    int count;          /* lines seen in the current window */
-    uint64_t suppressed;/* lines dropped and not yet reported */
+    int count;           /* lines seen in the current window */
+    uint64_t suppressed; /* lines dropped and not yet reported */
 } rate_slot_t;
 
 static pthread_mutex_t g_rate_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -136,13 +136,27 @@ static void put_escaped_char(linebuf_t *b, unsigned char c)
     static const char hex[] = "0123456789abcdef";
     char esc[7] = {'\\', 0};
     switch (c) {
-    case '"': esc[1] = '"'; break;
-    case '\\': esc[1] = '\\'; break;
-    case '\b': esc[1] = 'b'; break;
-    case '\f': esc[1] = 'f'; break;
-    case '\n': esc[1] = 'n'; break;
-    case '\r': esc[1] = 'r'; break;
-    case '\t': esc[1] = 't'; break;
+    case '"':
+        esc[1] = '"';
+        break;
+    case '\\':
+        esc[1] = '\\';
+        break;
+    case '\b':
+        esc[1] = 'b';
+        break;
+    case '\f':
+        esc[1] = 'f';
+        break;
+    case '\n':
+        esc[1] = 'n';
+        break;
+    case '\r':
+        esc[1] = 'r';
+        break;
+    case '\t':
+        esc[1] = 't';
+        break;
     default:
         if (c >= 0x20) {
             lb_put(b, (const char *)&c, 1);
@@ -320,14 +334,13 @@ static void log_fields(tm_log_level_t level, const char *request_id, const char 
     emit(level, request_id, msg, f, suppressed);
 }
 
-void tm_log_kv(tm_log_level_t level, const char *request_id, const char *msg,
-               const char *const *kv)
+void tm_log_kv(tm_log_level_t level, const char *request_id, const char *msg, const char *const *kv)
 {
     log_fields(level, request_id, msg, &(log_fields_t){.kv = kv});
 }
 
-void tm_log_json(tm_log_level_t level, const char *request_id, const char *msg,
-                 const char *key, const char *json)
+void tm_log_json(tm_log_level_t level, const char *request_id, const char *msg, const char *key,
+                 const char *json)
 {
     log_fields(level, request_id, msg, &(log_fields_t){.raw_key = key, .raw_json = json});
 }

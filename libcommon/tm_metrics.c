@@ -12,13 +12,13 @@
 #include "tm_util.h"
 
 /* Caps the label cardinality a bug could create. */
-#define METRICS_MAX 10000
+#define METRICS_MAX        10000
 #define METRICS_MAX_BOUNDS 64
 
 typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } metric_kind_t;
 
 struct tm_metric {
-    struct tm_metric *next;   /* creation order */
+    struct tm_metric *next; /* creation order */
     metric_kind_t kind;
     char *name, *help, *labels;
     atomic_uint_least64_t counter;
@@ -106,8 +106,7 @@ static struct tm_metric *metric_new(metric_kind_t kind, const char *name, const 
 }
 
 static struct tm_metric *get_or_create(metric_kind_t kind, const char *name, const char *help,
-                                       const char *labels, const double *bounds,
-                                       size_t nbounds)
+                                       const char *labels, const double *bounds, size_t nbounds)
 {
     if (!labels)
         labels = "";
@@ -203,8 +202,7 @@ void tm_histogram_observe(tm_histogram_t *h, double value)
     uint64_t next;
     do {
         next = double_to_bits(bits_to_double(old) + value);
-    } while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, next,
-                                                    memory_order_relaxed,
+    } while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, next, memory_order_relaxed,
                                                     memory_order_relaxed));
 }
 

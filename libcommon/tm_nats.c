@@ -11,7 +11,7 @@
 #include "tm_util.h"
 
 #define RECONNECT_BUF_BYTES (8 * 1024 * 1024)
-#define MAX_REPLY_BODY (16 * 1024 * 1024)
+#define MAX_REPLY_BODY      (16 * 1024 * 1024)
 
 static tm_counter_t *reconnects_metric(void)
 {

@@ -15,31 +15,31 @@
 #include <stdint.h>
 #include "tm_error.h"
 
-#define TM_HDR_REQUEST_ID "Tm-Request-Id"
-#define TM_HDR_USER_ID "Tm-User-Id"
-#define TM_HDR_USER_ROLE "Tm-User-Role"
-#define TM_HDR_SESSION_ID "Tm-Session-Id"
-#define TM_HDR_IDEM_KEY "Idempotency-Key"
-#define TM_HDR_DEADLINE "Tm-Deadline"
-#define TM_HDR_STATUS "Tm-Status"
+#define TM_HDR_REQUEST_ID   "Tm-Request-Id"
+#define TM_HDR_USER_ID      "Tm-User-Id"
+#define TM_HDR_USER_ROLE    "Tm-User-Role"
+#define TM_HDR_SESSION_ID   "Tm-Session-Id"
+#define TM_HDR_IDEM_KEY     "Idempotency-Key"
+#define TM_HDR_DEADLINE     "Tm-Deadline"
+#define TM_HDR_STATUS       "Tm-Status"
 #define TM_HDR_CONTENT_TYPE "Content-Type"
 
 /* Who is calling, carried as headers. Empty strings mean absent. */
 typedef struct {
     char request_id[65];
     char user_id[37];
-    char role[16];       /* user | moderator | admin */
+    char role[16]; /* user | moderator | admin */
     char session_id[37];
     char idem_key[129];
     int64_t deadline_ms; /* wall clock ms; 0 = none */
 } tm_call_t;
 
 typedef struct {
-    bool send_asap;        /* true for request/reply connections (see dependencies.md) */
+    bool send_asap;            /* true for request/reply connections (see dependencies.md) */
     int64_t reconnect_wait_ms; /* 0 -> 250 */
-    const char *name;      /* connection name shown by the server */
-    bool global_delivery;  /* async subscriptions share nats.c's delivery thread pool instead
-                            * of one thread each (many subscriptions on one connection) */
+    const char *name;          /* connection name shown by the server */
+    bool global_delivery;      /* async subscriptions share nats.c's delivery thread pool instead
+                                * of one thread each (many subscriptions on one connection) */
 } tm_nats_opts_t;
 
 /* Connect to url (comma-separated list allowed) with: unlimited reconnects, jittered wait,

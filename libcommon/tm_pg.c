@@ -11,7 +11,7 @@
 #include "tm_log.h"
 #include "tm_util.h"
 
-#define CONNECT_TIMEOUT_S "3"
+#define CONNECT_TIMEOUT_S    "3"
 #define STATEMENT_TIMEOUT_MS 5000
 
 struct tm_pg {
@@ -123,8 +123,7 @@ static int prepare_all(tm_pg_t *pg)
         PGresult *r = PQprepare(pg->conn, s->name, s->sql, s->nparams, NULL);
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok)
-            TM_ERROR("postgres: cannot prepare statement %s: %s", s->name,
-                     PQresultErrorMessage(r));
+            TM_ERROR("postgres: cannot prepare statement %s: %s", s->name, PQresultErrorMessage(r));
         PQclear(r);
         if (!ok)
             return TM_ERR_PG;
@@ -228,8 +227,8 @@ int tm_pg_exec_bin(tm_pg_t *pg, const char *name, int nparams, const char *const
         int rc = ready_for_statement(pg, sqlstate);
         if (rc != TM_OK)
             return rc;
-        PGresult *r = PQexecPrepared(pg->conn, name, nparams, params, lengths, formats,
-                                     result_format);
+        PGresult *r =
+            PQexecPrepared(pg->conn, name, nparams, params, lengths, formats, result_format);
         if (result_ok(r)) {
             if (out)
                 *out = r;
@@ -372,8 +371,7 @@ typedef struct {
     char *file;
 } migration_t;
 
-static int exec_params(PGconn *c, const char *sql, int n, const char *const *params,
-                       PGresult **out)
+static int exec_params(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out)
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (!result_ok(r)) {
@@ -527,8 +525,8 @@ static int apply_one(PGconn *c, const char *ident, const char *dir, const migrat
     snprintf(ver, sizeof ver, "%ld", m->version);
     const char *params[] = {ver, m->file};
     char *pre = tm_xasprintf("BEGIN; SET LOCAL search_path TO %s, public", ident);
-    char *ins = tm_xasprintf("INSERT INTO %s.schema_migrations (version, name) VALUES ($1, $2)",
-                             ident);
+    char *ins =
+        tm_xasprintf("INSERT INTO %s.schema_migrations (version, name) VALUES ($1, $2)", ident);
     int rc = exec_cmd(c, pre);
     if (rc == TM_OK)
         rc = exec_cmd(c, body);
@@ -568,8 +566,9 @@ static int lock_schema(PGconn *c, const char *schema, bool lock)
 {
     char *key = tm_xasprintf("tm_migrate:%s", schema);
     const char *params[] = {key};
-    int rc = exec_params(c, lock ? "SELECT pg_advisory_lock(hashtext($1))"
-                                 : "SELECT pg_advisory_unlock(hashtext($1))",
+    int rc = exec_params(c,
+                         lock ? "SELECT pg_advisory_lock(hashtext($1))"
+                              : "SELECT pg_advisory_unlock(hashtext($1))",
                          1, params, NULL);
     free(key);
     return rc;

@@ -116,15 +116,25 @@ json_t *tm_problem_from_errors(int status, const tm_json_errors_t *errs, const c
 int tm_problem_status_for(int err)
 {
     switch (err) {
-    case TM_OK: return 200;
-    case TM_ERR_INVALID: return 400;
-    case TM_ERR_NOT_FOUND: return 404;
-    case TM_ERR_CONFLICT: return 409;
-    case TM_ERR_TIMEOUT: return 504;
-    case TM_ERR_LIMIT: return 413;
-    case TM_ERR_UNAVAILABLE: return 503;
-    case TM_ERR_AUTH: return 401;
-    case TM_ERR_FORBIDDEN: return 403;
-    default: return 500;
+    case TM_OK:
+        return 200;
+    case TM_ERR_INVALID:
+        return 400;
+    case TM_ERR_NOT_FOUND:
+        return 404;
+    case TM_ERR_CONFLICT:
+        return 409;
+    case TM_ERR_TIMEOUT:
+        return 504;
+    case TM_ERR_LIMIT:
+        return 413;
+    case TM_ERR_UNAVAILABLE:
+        return 503;
+    case TM_ERR_AUTH:
+        return 401;
+    case TM_ERR_FORBIDDEN:
+        return 403;
+    default:
+        return 500;
     }
 }

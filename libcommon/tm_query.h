@@ -12,12 +12,12 @@
 #include <stddef.h>
 #include "tm_error.h"
 
-#define TM_QUERY_MAX 4096
-#define TM_HDR_QUERY "Tm-Query"
-#define TM_HDR_PARAM_PREFIX "Tm-Param-"
-#define TM_HDR_IF_MATCH "If-Match"
+#define TM_QUERY_MAX         4096
+#define TM_HDR_QUERY         "Tm-Query"
+#define TM_HDR_PARAM_PREFIX  "Tm-Param-"
+#define TM_HDR_IF_MATCH      "If-Match"
 #define TM_HDR_IF_NONE_MATCH "If-None-Match"
-#define TM_HDR_CLIENT_IP "Tm-Client-Ip"
+#define TM_HDR_CLIENT_IP     "Tm-Client-Ip"
 
 /* Percent-decode src[n] ('+' is a space) into out (cap bytes, NUL-terminated).
  * Returns the decoded length, or -1 on a bad escape, an embedded NUL, or overflow. */

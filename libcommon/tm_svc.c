@@ -22,13 +22,13 @@
 #define TM_VERSION "0.0.0"
 #endif
 
-#define DEFAULT_MAX_BODY (64 * 1024)
-#define PG_BACKOFF_MIN_MS 100
-#define PG_BACKOFF_MAX_MS 5000
+#define DEFAULT_MAX_BODY       (64 * 1024)
+#define PG_BACKOFF_MIN_MS      100
+#define PG_BACKOFF_MAX_MS      5000
 #define MIGRATE_BACKOFF_MAX_MS 10000
-#define IDLE_TICK_MS 1000
-#define IDEM_PRUNE_EVERY_MS (10 * 60 * 1000)
-#define HDR_REPLAYED "Idempotent-Replayed"
+#define IDLE_TICK_MS           1000
+#define IDEM_PRUNE_EVERY_MS    (10 * 60 * 1000)
+#define HDR_REPLAYED           "Idempotent-Replayed"
 
 typedef struct {
     natsMsg *msg;
@@ -108,16 +108,20 @@ static const tm_pg_stmt_t harness_stmts[] = {
     {"tm_svc_idem_lock", "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))", 2},
     {"tm_svc_idem_expire",
      "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2"
-     " AND created_at <= now() - interval '24 hours'", 2},
+     " AND created_at <= now() - interval '24 hours'",
+     2},
     {"tm_svc_idem_get",
      "SELECT request_hash, status, headers::text, body FROM idempotency_keys"
-     " WHERE user_id = $1 AND key = $2", 2},
+     " WHERE user_id = $1 AND key = $2",
+     2},
     {"tm_svc_idem_put",
      "INSERT INTO idempotency_keys (user_id, key, request_hash, status, headers, body)"
-     " VALUES ($1, $2, $3, $4::integer, $5::jsonb, $6::bytea)", 6},
+     " VALUES ($1, $2, $3, $4::integer, $5::jsonb, $6::bytea)",
+     6},
     {"tm_svc_idem_prune",
      "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys"
-     " WHERE created_at < now() - interval '24 hours' LIMIT 1000)", 0},
+     " WHERE created_at < now() - interval '24 hours' LIMIT 1000)",
+     0},
 };
 #define NHARNESS_STMTS (sizeof harness_stmts / sizeof harness_stmts[0])
 
@@ -189,8 +193,8 @@ void tm_svc_reply_header(tm_svc_reply_t *rep, const char *name, const char *valu
     rep->nheaders++;
 }
 
-int tm_svc_check_body(const tm_svc_req_t *req, tm_svc_reply_t *rep,
-                      const tm_json_field_t *fields, size_t n)
+int tm_svc_check_body(const tm_svc_req_t *req, tm_svc_reply_t *rep, const tm_json_field_t *fields,
+                      size_t n)
 {
     tm_json_errors_t errs;
     memset(&errs, 0, sizeof errs);
@@ -261,7 +265,8 @@ static void send_wire(tm_svc_t *svc, natsMsg *req, const wire_t *w, const char *
         s = natsMsgHeader_Set(out, TM_HDR_REQUEST_ID, request_id);
     const char *name;
     json_t *val;
-    json_object_foreach(w->hdrs, name, val) {
+    json_object_foreach(w->hdrs, name, val)
+    {
         if (s == NATS_OK && json_is_string(val))
             s = natsMsgHeader_Set(out, name, json_string_value(val));
     }
@@ -279,9 +284,9 @@ static void send_problem_now(tm_svc_t *svc, natsMsg *msg, int status, const char
     tm_nats_get_call_headers(msg, &call);
     tm_svc_reply_t rep;
     memset(&rep, 0, sizeof rep);
-    tm_svc_reply_json(&rep, status,
-                      tm_problem_new(status, NULL, detail,
-                                     call.request_id[0] ? call.request_id : NULL));
+    tm_svc_reply_json(
+        &rep, status,
+        tm_problem_new(status, NULL, detail, call.request_id[0] ? call.request_id : NULL));
     if (status == 503)
         tm_svc_reply_header(&rep, "Retry-After", "1");
     wire_t w;
@@ -343,12 +348,11 @@ static void on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     size_t queued = svc->qlen;
     int inflight = svc->inflight;
     pthread_mutex_unlock(&svc->mu);
-    json_t *o = json_pack("{s:s,s:s,s:I,s:b,s:b,s:b,s:i,s:I,s:i}", "service", svc->cfg->name,
-                          "version", TM_VERSION, "uptime_s",
-                          (json_int_t)((tm_now_ms() - svc->start_ms) / 1000), "nats",
-                          nats_up(svc), "postgres", pg_ok(svc), "migrations", migrations_ok(svc),
-                          "workers", svc->cfg->workers, "queued", (json_int_t)queued,
-                          "inflight", inflight);
+    json_t *o =
+        json_pack("{s:s,s:s,s:I,s:b,s:b,s:b,s:i,s:I,s:i}", "service", svc->cfg->name, "version",
+                  TM_VERSION, "uptime_s", (json_int_t)((tm_now_ms() - svc->start_ms) / 1000),
+                  "nats", nats_up(svc), "postgres", pg_ok(svc), "migrations", migrations_ok(svc),
+                  "workers", svc->cfg->workers, "queued", (json_int_t)queued, "inflight", inflight);
     if (svc->cfg->health_extra)
         svc->cfg->health_extra(o, svc->cfg->arg);
     tm_svc_reply_t rep;
@@ -408,8 +412,8 @@ static bool worker_pg_ready(worker_state_t *ws)
         return true;
     }
     ws->next_pg_try_ms = now + ws->pg_backoff_ms;
-    ws->pg_backoff_ms = ws->pg_backoff_ms * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS
-                                                                 : ws->pg_backoff_ms * 2;
+    ws->pg_backoff_ms =
+        ws->pg_backoff_ms * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : ws->pg_backoff_ms * 2;
     return false;
 }
 
@@ -421,7 +425,6 @@ static void maybe_prune(worker_state_t *ws)
     if (tm_pg_exec(ws->w->pg, "tm_svc_idem_prune", 0, NULL, NULL, NULL) != TM_OK)
         TM_WARN("svc: pruning expired idempotency keys failed");
 }
-
 
 /* ---- one request ---- */
 
@@ -501,7 +504,8 @@ static void replay_stored(PGresult *r, tm_svc_reply_t *rep)
     json_t *h = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
     const char *name;
     json_t *val;
-    json_object_foreach(h, name, val) {
+    json_object_foreach(h, name, val)
+    {
         if (json_is_string(val))
             tm_svc_reply_header(rep, name, json_string_value(val));
     }
@@ -555,7 +559,7 @@ static int idem_store(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *h
         free(hdrs);
         return TM_ERR_INTERNAL;
     }
-    const char *p[] = {req->call.user_id, req->call.idem_key, hash, st, hdrs,
+    const char *p[] = {req->call.user_id,           req->call.idem_key, hash, st, hdrs,
                        wire->body ? wire->body : ""};
     int lengths[] = {0, 0, 0, 0, 0, (int)wire->len};
     int formats[] = {0, 0, 0, 0, 0, 1};
@@ -565,8 +569,8 @@ static int idem_store(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *h
 }
 
 /* The handler runs inside one transaction with the key: a reply < 500 commits with it. */
-static void run_idempotent(tm_svc_worker_t *w, const tm_svc_route_t *route,
-                           const tm_svc_req_t *req, tm_svc_reply_t *rep, wire_t *wire)
+static void run_idempotent(tm_svc_worker_t *w, const tm_svc_route_t *route, const tm_svc_req_t *req,
+                           tm_svc_reply_t *rep, wire_t *wire)
 {
     char hash[65];
     if (!request_hash(req, hash) || tm_pg_begin(w->pg) != TM_OK)
@@ -810,7 +814,8 @@ static bool config_ok(const tm_svc_config_t *cfg)
 
 static void init_metrics(tm_svc_t *svc)
 {
-    svc->queue_depth = tm_metrics_gauge("tm_svc_queue_depth", "Requests waiting for a worker", NULL);
+    svc->queue_depth =
+        tm_metrics_gauge("tm_svc_queue_depth", "Requests waiting for a worker", NULL);
     svc->pg_up = tm_metrics_gauge("tm_pg_up", "1 while a worker has a Postgres connection", NULL);
     svc->rejected_full = tm_metrics_counter("tm_svc_rejected_total", "Requests refused with 503",
                                             "reason=\"queue_full\"");

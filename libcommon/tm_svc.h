@@ -28,20 +28,20 @@ typedef struct tm_svc tm_svc_t;
 /* One worker thread's context. */
 typedef struct {
     tm_svc_t *svc;
-    int index;         /* 0..workers-1 */
-    tm_pg_t *pg;       /* this worker's connection (NULL if the service has no schema) */
-    natsConnection *nc;/* the service's request/reply connection (shared, thread-safe) */
-    void *user;        /* set by worker_init, freed by worker_dispose */
+    int index;          /* 0..workers-1 */
+    tm_pg_t *pg;        /* this worker's connection (NULL if the service has no schema) */
+    natsConnection *nc; /* the service's request/reply connection (shared, thread-safe) */
+    void *user;         /* set by worker_init, freed by worker_dispose */
 } tm_svc_worker_t;
 
 /* A request as the handler sees it. Everything is borrowed for the handler's duration. */
 typedef struct {
     natsMsg *msg;
     const char *subject;
-    const char *body;   /* raw body bytes (not NUL-terminated for raw routes) */
+    const char *body; /* raw body bytes (not NUL-terminated for raw routes) */
     size_t body_len;
-    json_t *json;       /* parsed object for JSON routes; NULL when the body was empty */
-    tm_call_t call;     /* Tm-Request-Id, Tm-User-Id, ... */
+    json_t *json;   /* parsed object for JSON routes; NULL when the body was empty */
+    tm_call_t call; /* Tm-Request-Id, Tm-User-Id, ... */
 } tm_svc_req_t;
 
 #define TM_SVC_MAX_REPLY_HEADERS 8
@@ -54,18 +54,20 @@ typedef struct {
     char *raw;
     size_t raw_len;
     int nheaders;
-    struct { char *name; char *value; } headers[TM_SVC_MAX_REPLY_HEADERS]; /* owned copies */
+    struct {
+        char *name;
+        char *value;
+    } headers[TM_SVC_MAX_REPLY_HEADERS]; /* owned copies */
 } tm_svc_reply_t;
 
-typedef int (*tm_svc_handler_fn)(tm_svc_worker_t *w, const tm_svc_req_t *req,
-                                 tm_svc_reply_t *rep);
+typedef int (*tm_svc_handler_fn)(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 
 typedef struct {
-    const char *subject;     /* exact subject, e.g. TM_SUBJ_AUTH_LOGIN */
+    const char *subject; /* exact subject, e.g. TM_SUBJ_AUTH_LOGIN */
     tm_svc_handler_fn fn;
-    bool raw_body;           /* do not parse the body as JSON */
-    size_t max_body;         /* 0 -> 64 KiB; larger bodies get 413 */
-    bool idempotent;         /* mutation: honours Idempotency-Key (see below) */
+    bool raw_body;   /* do not parse the body as JSON */
+    size_t max_body; /* 0 -> 64 KiB; larger bodies get 413 */
+    bool idempotent; /* mutation: honours Idempotency-Key (see below) */
 } tm_svc_route_t;
 
 /* Idempotency (routes with idempotent=true and a request carrying Idempotency-Key, for
@@ -78,18 +80,20 @@ typedef struct {
  * Keys expire after 24 h. So a handler writes exactly as it would without a key. */
 
 typedef struct {
-    const char *name;          /* "task": queue group and log svc */
-    const char *health_subject;/* TM_SUBJ_TASK_HEALTH, ... (plain subscription) */
+    const char *name;           /* "task": queue group and log svc */
+    const char *health_subject; /* TM_SUBJ_TASK_HEALTH, ... (plain subscription) */
     const char *nats_url;
-    const char *pg_conninfo;   /* NULL -> no Postgres */
-    const char *schema;        /* "task" */
-    const char *migrations_dir;/* NULL -> none */
-    int workers;               /* >= 1 */
-    int queue_cap;             /* max queued requests before 503 */
+    const char *pg_conninfo;    /* NULL -> no Postgres */
+    const char *schema;         /* "task" */
+    const char *migrations_dir; /* NULL -> none */
+    int workers;                /* >= 1 */
+    int queue_cap;              /* max queued requests before 503 */
     int64_t drain_timeout_ms;
-    int admin_port;            /* 0 -> no admin listener */
-    const tm_pg_stmt_t *stmts; size_t nstmts; /* prepared on every worker connection */
-    const tm_svc_route_t *routes; size_t nroutes;
+    int admin_port; /* 0 -> no admin listener */
+    const tm_pg_stmt_t *stmts;
+    size_t nstmts; /* prepared on every worker connection */
+    const tm_svc_route_t *routes;
+    size_t nroutes;
     /* Optional per-worker set-up/tear-down (on the worker thread). */
     int (*worker_init)(tm_svc_worker_t *w, void *arg);
     void (*worker_dispose)(tm_svc_worker_t *w, void *arg);
@@ -121,7 +125,7 @@ void tm_svc_reply_header(tm_svc_reply_t *rep, const char *name, const char *valu
 /* Convenience: parse-check the request JSON against fields; on failure fills rep with the
  * 400 problem and returns TM_ERR_INVALID (the handler then returns 0). A missing body is
  * treated as {}. */
-int tm_svc_check_body(const tm_svc_req_t *req, tm_svc_reply_t *rep,
-                      const tm_json_field_t *fields, size_t n) TM_WUR;
+int tm_svc_check_body(const tm_svc_req_t *req, tm_svc_reply_t *rep, const tm_json_field_t *fields,
+                      size_t n) TM_WUR;
 
 #endif

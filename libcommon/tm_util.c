@@ -90,9 +90,18 @@ static int64_t clock_us(clockid_t id)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int64_t tm_now_ms(void) { return clock_us(CLOCK_MONOTONIC) / 1000; }
-int64_t tm_now_us(void) { return clock_us(CLOCK_MONOTONIC); }
-int64_t tm_wall_ms(void) { return clock_us(CLOCK_REALTIME) / 1000; }
+int64_t tm_now_ms(void)
+{
+    return clock_us(CLOCK_MONOTONIC) / 1000;
+}
+int64_t tm_now_us(void)
+{
+    return clock_us(CLOCK_MONOTONIC);
+}
+int64_t tm_wall_ms(void)
+{
+    return clock_us(CLOCK_REALTIME) / 1000;
+}
 
 void tm_format_rfc3339_ms(int64_t wall_ms, char *buf, size_t len)
 {
@@ -169,8 +178,12 @@ static int parse_datetime(const char **p, struct tm *tm)
     int s = read_digits(p, 2);
     if (s < 0 || s > 59)
         return TM_ERR_INVALID;
-    *tm = (struct tm){.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                      .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    *tm = (struct tm){.tm_year = y - 1900,
+                      .tm_mon = mo - 1,
+                      .tm_mday = d,
+                      .tm_hour = h,
+                      .tm_min = mi,
+                      .tm_sec = s};
     return TM_OK;
 }
 

@@ -23,9 +23,9 @@ bool tm_size_add(size_t a, size_t b, size_t *out);
 bool tm_size_mul(size_t a, size_t b, size_t *out);
 
 /* Clocks. */
-int64_t tm_now_ms(void);      /* CLOCK_MONOTONIC in ms */
-int64_t tm_now_us(void);      /* CLOCK_MONOTONIC in us */
-int64_t tm_wall_ms(void);     /* CLOCK_REALTIME, ms since the epoch */
+int64_t tm_now_ms(void);  /* CLOCK_MONOTONIC in ms */
+int64_t tm_now_us(void);  /* CLOCK_MONOTONIC in us */
+int64_t tm_wall_ms(void); /* CLOCK_REALTIME, ms since the epoch */
 /* RFC 3339 UTC with milliseconds, "2026-11-25T21:56:43.123Z", into buf (>= 32 bytes). */
 void tm_format_rfc3339_ms(int64_t wall_ms, char *buf, size_t len);
 /* Parse RFC 3339 (with Z or +hh:mm offset, optional fraction) into ms since the epoch. */

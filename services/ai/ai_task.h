@@ -8,18 +8,18 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *id;                 /* task UUID or NULL */
-    const char *title;              /* UTF-8, never NULL in valid input */
-    const char *description;        /* may be NULL */
-    const char *const *labels;      /* n_labels strings */
+    const char *id;            /* task UUID or NULL */
+    const char *title;         /* UTF-8, never NULL in valid input */
+    const char *description;   /* may be NULL */
+    const char *const *labels; /* n_labels strings */
     size_t n_labels;
-    int priority;                   /* 1 (highest) .. 4, 0 = none */
+    int priority; /* 1 (highest) .. 4, 0 = none */
     int64_t created_at;
-    int64_t updated_at;             /* last change, 0 -> created_at */
+    int64_t updated_at; /* last change, 0 -> created_at */
     int64_t due_at;
-    int64_t completed_at;           /* 0 = open */
-    int32_t estimate_minutes;       /* 0 = none */
-    int32_t logged_minutes;         /* time tracked, 0 = none */
+    int64_t completed_at;     /* 0 = open */
+    int32_t estimate_minutes; /* 0 = none */
+    int32_t logged_minutes;   /* time tracked, 0 = none */
 } ai_task_t;
 
 #endif

@@ -75,9 +75,12 @@ ai_breaker_state_t ai_breaker_state(ai_breaker_t *b)
 const char *ai_breaker_state_name(ai_breaker_state_t s)
 {
     switch (s) {
-    case AI_BREAKER_CLOSED: return "closed";
-    case AI_BREAKER_OPEN: return "open";
-    case AI_BREAKER_HALF_OPEN: return "half_open";
+    case AI_BREAKER_CLOSED:
+        return "closed";
+    case AI_BREAKER_OPEN:
+        return "open";
+    case AI_BREAKER_HALF_OPEN:
+        return "half_open";
     }
     return "closed";
 }

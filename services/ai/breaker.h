@@ -11,16 +11,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { AI_BREAKER_CLOSED = 0, AI_BREAKER_OPEN = 1, AI_BREAKER_HALF_OPEN = 2 } ai_breaker_state_t;
+typedef enum {
+    AI_BREAKER_CLOSED = 0,
+    AI_BREAKER_OPEN = 1,
+    AI_BREAKER_HALF_OPEN = 2
+} ai_breaker_state_t;
 
 typedef struct {
     pthread_mutex_t mu;
     int threshold;
     int64_t cooldown_ms;
     ai_breaker_state_t state;
-    int failures;          /* consecutive, while closed */
+    int failures; /* consecutive, while closed */
     int64_t opened_at_ms;
-    bool probe_in_flight;  /* half_open: the one probe is out */
+    bool probe_in_flight; /* half_open: the one probe is out */
 } ai_breaker_t;
 
 void ai_breaker_init(ai_breaker_t *b, int threshold, int64_t cooldown_ms);

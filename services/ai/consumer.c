@@ -15,10 +15,10 @@
 #include "tm_nats.h"
 #include "tm_util.h"
 
-#define FETCH_BATCH 64
-#define FETCH_WAIT_MS 1000
-#define BACKOFF_MAX_MS 5000
-#define ACK_WAIT_MS 30000
+#define FETCH_BATCH     64
+#define FETCH_WAIT_MS   1000
+#define BACKOFF_MAX_MS  5000
+#define ACK_WAIT_MS     30000
 #define EVENTS_SUBJECTS "tm.v1.evt.>"
 
 struct ai_consumer {
@@ -156,8 +156,8 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
-ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo,
-                                 const char *durable, ai_cache_t *cache)
+ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo, const char *durable,
+                                 ai_cache_t *cache)
 {
     ai_consumer_t *c = tm_xcalloc(1, sizeof *c);
     c->nats_url = tm_xstrdup(nats_url);

@@ -16,8 +16,8 @@ typedef struct ai_consumer ai_consumer_t;
 /* Start the thread. Strings are copied; cache is borrowed (outlives the consumer).
  * Returns NULL after logging why (only on thread creation failure: connection problems
  * are retried inside the thread). */
-ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo,
-                                 const char *durable, ai_cache_t *cache);
+ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo, const char *durable,
+                                 ai_cache_t *cache);
 /* Stop and join (at most one fetch wait, ~1 s). NULL ok. */
 void ai_consumer_stop(ai_consumer_t *c);
 

@@ -16,7 +16,7 @@
 #include "urgency.h"
 
 #define RECOMMEND_DEFAULT 10
-#define RECOMMEND_MAX 50
+#define RECOMMEND_MAX     50
 
 static int h_parse(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
@@ -204,22 +204,23 @@ static json_t *rec_item(const ai_task_t *t, const ai_task_meta_t *m, const ai_ta
     ai_urgency_parts_t p;
     double score = ai_urgency(t, now, wt, &p);
     size_t samples = 0;
-    int est = ai_estimate_minutes(hist, nh, t->title, t->labels, t->n_labels,
-                                  t->estimate_minutes, &samples);
+    int est = ai_estimate_minutes(hist, nh, t->title, t->labels, t->n_labels, t->estimate_minutes,
+                                  &samples);
     const char *src = samples ? "history" : t->estimate_minutes > 0 ? "task" : "default";
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f, s:f, s:f}, s:i, s:s, s:i, "
                      "s:s}",
                      "task_id", t->id, "workspace_id", m->workspace_id, "title", t->title,
-                     "priority", t->priority ? json_integer(t->priority) : json_null(),
-                     "due_at", ai_h_time(t->due_at), "score", score, "parts", "priority",
-                     p.priority, "due", p.due, "age", p.age, "quick_win", p.quick_win,
-                     "estimated_minutes", est, "estimate_source", src, "estimate_samples",
-                     (int)samples, "difficulty", ai_difficulty(est));
+                     "priority", t->priority ? json_integer(t->priority) : json_null(), "due_at",
+                     ai_h_time(t->due_at), "score", score, "parts", "priority", p.priority, "due",
+                     p.due, "age", p.age, "quick_win", p.quick_win, "estimated_minutes", est,
+                     "estimate_source", src, "estimate_samples", (int)samples, "difficulty",
+                     ai_difficulty(est));
 }
 
 static json_t *recommend(const ai_task_set_t *s, const rec_query_t *q, const ai_weights_t *wt)
 {
-    ai_task_t *open = tm_xcalloc(s->n + 1, sizeof *open), *hist = tm_xcalloc(s->n + 1, sizeof *hist);
+    ai_task_t *open = tm_xcalloc(s->n + 1, sizeof *open),
+              *hist = tm_xcalloc(s->n + 1, sizeof *hist);
     size_t *idx = tm_xcalloc(s->n + 1, sizeof *idx), *order = tm_xcalloc(s->n + 1, sizeof *order);
     size_t no = 0, nh = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -234,14 +235,14 @@ static json_t *recommend(const ai_task_set_t *s, const rec_query_t *q, const ai_
     ai_urgency_rank(open, no, now, wt, order);
     json_t *data = json_array();
     for (size_t k = 0; k < no && (int64_t)k < q->limit; k++)
-        json_array_append_new(data, rec_item(&open[order[k]], &s->meta[idx[order[k]]], s, hist,
-                                             nh, now, wt));
+        json_array_append_new(
+            data, rec_item(&open[order[k]], &s->meta[idx[order[k]]], s, hist, nh, now, wt));
     free(open);
     free(hist);
     free(idx);
     free(order);
-    return json_pack("{s:o, s:o, s:s, s:b}", "data", data, "generated_at", ai_h_time(now),
-                     "source", "rules", "cached", 0);
+    return json_pack("{s:o, s:o, s:s, s:b}", "data", data, "generated_at", ai_h_time(now), "source",
+                     "rules", "cached", 0);
 }
 
 static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)

@@ -19,9 +19,9 @@
 #include "tm_svc.h"
 
 typedef struct {
-    const ai_config_t *cfg;  /* read-only */
-    ai_cache_t *cache;       /* thread-safe */
-    ai_llm_t *llm;           /* NULL when TM_AI_PROVIDER=none */
+    const ai_config_t *cfg; /* read-only */
+    ai_cache_t *cache;      /* thread-safe */
+    ai_llm_t *llm;          /* NULL when TM_AI_PROVIDER=none */
 } ai_app_t;
 
 extern const tm_svc_route_t ai_routes[];

@@ -13,22 +13,30 @@
 #include "tm_subjects.h"
 #include "tm_util.h"
 
-#define SUGGEST_DEFAULT 5
-#define SUGGEST_MAX 20
-#define CONTEXT_MAX 2000
+#define SUGGEST_DEFAULT      5
+#define SUGGEST_MAX          20
+#define CONTEXT_MAX          2000
 #define TASK_CALL_TIMEOUT_MS 5000
-#define DEADLINE_RESERVE_MS 500
+#define DEADLINE_RESERVE_MS  500
 
 const tm_pg_stmt_t ai_handler_stmts[] = {
-    {"sugg_insert", "INSERT INTO suggestions (id, user_id, workspace_id, kind, title, item, "
-                    "source, model, prompt_hash, latency_ms, tokens) VALUES ($1, $2, $3, $4, $5, "
-                    "$6::jsonb, $7, $8, $9, $10::int, $11::int)", 11},
-    {"sugg_get", "SELECT item::text, COALESCE(workspace_id::text, ''), status FROM suggestions "
-                 "WHERE id = $1 AND user_id = $2", 2},
-    {"sugg_decide", "UPDATE suggestions SET status = $3, decided_at = now(), "
-                    "created_tasks = $4::jsonb WHERE id = $1 AND user_id = $2", 4},
-    {"llm_log", "INSERT INTO llm_calls (user_id, model, prompt_hash, result, http_status, "
-                "latency_ms, tokens) VALUES ($1, $2, $3, $4, $5::int, $6::int, $7::int)", 7},
+    {"sugg_insert",
+     "INSERT INTO suggestions (id, user_id, workspace_id, kind, title, item, "
+     "source, model, prompt_hash, latency_ms, tokens) VALUES ($1, $2, $3, $4, $5, "
+     "$6::jsonb, $7, $8, $9, $10::int, $11::int)",
+     11},
+    {"sugg_get",
+     "SELECT item::text, COALESCE(workspace_id::text, ''), status FROM suggestions "
+     "WHERE id = $1 AND user_id = $2",
+     2},
+    {"sugg_decide",
+     "UPDATE suggestions SET status = $3, decided_at = now(), "
+     "created_tasks = $4::jsonb WHERE id = $1 AND user_id = $2",
+     4},
+    {"llm_log",
+     "INSERT INTO llm_calls (user_id, model, prompt_hash, result, http_status, "
+     "latency_ms, tokens) VALUES ($1, $2, $3, $4, $5::int, $6::int, $7::int)",
+     7},
 };
 const size_t ai_handler_nstmts = sizeof ai_handler_stmts / sizeof ai_handler_stmts[0];
 
@@ -40,9 +48,9 @@ static const tm_json_field_t suggest_fields[] = {
 
 /* What one suggestion round produced, and where it came from. */
 typedef struct {
-    json_t *items;           /* array of items without ids */
-    const char *source;      /* "rules" | "llm" */
-    const char *fallback;    /* NULL or the reason the LLM answer was not used */
+    json_t *items;        /* array of items without ids */
+    const char *source;   /* "rules" | "llm" */
+    const char *fallback; /* NULL or the reason the LLM answer was not used */
     const char *model;
     char prompt_hash[65];
     int64_t latency_ms, tokens;
@@ -55,26 +63,25 @@ static json_t *rules_tasks(const json_t *s)
     const char *kind = tm_json_str(s, "kind", "");
     json_t *tasks = json_array();
     if (strcmp(kind, "new_task") == 0) {
-        json_array_append_new(tasks, json_pack("{s:s, s:O?, s:I}", "title",
-                                               tm_json_str(s, "title", ""), "due_at",
-                                               json_object_get(s, "proposed_due_at"),
-                                               "estimate_minutes",
-                                               (json_int_t)tm_json_int(s, "estimated_minutes", 30)));
+        json_array_append_new(
+            tasks, json_pack("{s:s, s:O?, s:I}", "title", tm_json_str(s, "title", ""), "due_at",
+                             json_object_get(s, "proposed_due_at"), "estimate_minutes",
+                             (json_int_t)tm_json_int(s, "estimated_minutes", 30)));
     } else if (strcmp(kind, "breakdown") == 0) {
         size_t i;
         json_t *sub;
-        json_array_foreach(json_object_get(s, "subtasks"), i, sub)
-            json_array_append_new(tasks, json_pack("{s:s, s:I}", "title",
-                                                   tm_json_str(sub, "title", ""),
-                                                   "estimate_minutes",
-                                                   (json_int_t)tm_json_int(sub, "estimated_minutes", 30)));
+        json_array_foreach(json_object_get(s, "subtasks"), i, sub) json_array_append_new(
+            tasks,
+            json_pack("{s:s, s:I}", "title", tm_json_str(sub, "title", ""), "estimate_minutes",
+                      (json_int_t)tm_json_int(sub, "estimated_minutes", 30)));
     }
     return tasks;
 }
 
 static json_t *rules_items(const ai_task_set_t *set, const char *ws, size_t limit)
 {
-    ai_task_t *open = tm_xcalloc(set->n + 1, sizeof *open), *hist = tm_xcalloc(set->n + 1, sizeof *hist);
+    ai_task_t *open = tm_xcalloc(set->n + 1, sizeof *open),
+              *hist = tm_xcalloc(set->n + 1, sizeof *hist);
     size_t no = 0, nh = 0;
     for (size_t i = 0; i < set->n; i++) {
         const char *st = set->meta[i].status;
@@ -91,8 +98,7 @@ static json_t *rules_items(const ai_task_set_t *set, const char *ws, size_t limi
     free(hist);
     size_t i;
     json_t *s;
-    json_array_foreach(items, i, s)
-        json_object_set_new(s, "tasks", rules_tasks(s));
+    json_array_foreach(items, i, s) json_object_set_new(s, "tasks", rules_tasks(s));
     return items;
 }
 
@@ -179,9 +185,17 @@ static int store_item(tm_svc_worker_t *w, const char *user, const char *ws, json
     snprintf(tok, sizeof tok, "%lld", (long long)r->tokens);
     char *item = tm_json_dumps(it, NULL);
     bool llm = strcmp(r->source, "llm") == 0;
-    const char *p[11] = {id, user, ws, tm_json_str(it, "kind", "focus"),
-                         tm_json_str(it, "title", ""), item, r->source, llm ? r->model : NULL,
-                         llm ? r->prompt_hash : NULL, lat, tok};
+    const char *p[11] = {id,
+                         user,
+                         ws,
+                         tm_json_str(it, "kind", "focus"),
+                         tm_json_str(it, "title", ""),
+                         item,
+                         r->source,
+                         llm ? r->model : NULL,
+                         llm ? r->prompt_hash : NULL,
+                         lat,
+                         tok};
     PGresult *pr = NULL;
     int rc = tm_pg_exec(w->pg, "sugg_insert", 11, p, &pr, NULL);
     PQclear(pr);
@@ -189,13 +203,14 @@ static int store_item(tm_svc_worker_t *w, const char *user, const char *ws, json
     return rc;
 }
 
-static int store_all(tm_svc_worker_t *w, const char *user, const char *ws,
-                     const ai_task_set_t *set, const round_t *r)
+static int store_all(tm_svc_worker_t *w, const char *user, const char *ws, const ai_task_set_t *set,
+                     const round_t *r)
 {
     int rc = tm_pg_begin(w->pg);
     size_t i;
     json_t *it;
-    json_array_foreach(r->items, i, it) {
+    json_array_foreach(r->items, i, it)
+    {
         if (rc != TM_OK)
             break;
         rc = store_item(w, user, item_workspace(it, set, ws), it, r);
@@ -209,9 +224,9 @@ static int store_all(tm_svc_worker_t *w, const char *user, const char *ws,
 static json_t *round_reply(const round_t *r)
 {
     bool llm = strcmp(r->source, "llm") == 0;
-    json_t *out = json_pack("{s:O, s:s, s:s?, s:b, s:o}", "data", r->items, "source", r->source,
-                            "model", llm ? r->model : NULL, "cached", 0, "generated_at",
-                            ai_h_time(tm_wall_ms()));
+    json_t *out =
+        json_pack("{s:O, s:s, s:s?, s:b, s:o}", "data", r->items, "source", r->source, "model",
+                  llm ? r->model : NULL, "cached", 0, "generated_at", ai_h_time(tm_wall_ms()));
     if (r->fallback) {
         json_object_set_new(out, "fallback_reason", json_string(r->fallback));
         json_object_set_new(out, "reason", json_string(r->fallback));
@@ -360,7 +375,8 @@ int ai_h_accept(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep
     if (rc != TM_OK)
         return rc == TM_ERR_NOT_FOUND ? TM_OK : rc;
     json_t *tasks = json_object_get(s.item, "tasks"), *created = json_array();
-    const char *ws = tm_json_str(req->json, "workspace_id", s.workspace_id[0] ? s.workspace_id : NULL);
+    const char *ws =
+        tm_json_str(req->json, "workspace_id", s.workspace_id[0] ? s.workspace_id : NULL);
     if (strcmp(s.status, "rejected") == 0) {
         tm_svc_reply_problem(rep, req, 409, "conflict", "the suggestion was rejected");
         goto done;
@@ -371,15 +387,16 @@ int ai_h_accept(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep
     }
     size_t i;
     json_t *t, *one = NULL;
-    json_array_foreach(tasks, i, t) {
+    json_array_foreach(tasks, i, t)
+    {
         if (create_one(w, req, rep, t, i, ws, &one) != TM_OK)
             goto done;
         json_array_append_new(created, one);
     }
     if ((rc = decide(w, req, "accepted", created)) == TM_OK)
-        tm_svc_reply_json(rep, 200, json_pack("{s:s, s:s, s:O}", "id",
-                                              tm_query_param(req->msg, "id"), "status",
-                                              "accepted", "tasks", created));
+        tm_svc_reply_json(rep, 200,
+                          json_pack("{s:s, s:s, s:O}", "id", tm_query_param(req->msg, "id"),
+                                    "status", "accepted", "tasks", created));
 done:
     json_decref(created);
     json_decref(s.item);
@@ -397,8 +414,9 @@ int ai_h_reject(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep
     if (strcmp(s.status, "accepted") == 0)
         tm_svc_reply_problem(rep, req, 409, "conflict", "the suggestion was accepted");
     else if ((rc = decide(w, req, "rejected", NULL)) == TM_OK)
-        tm_svc_reply_json(rep, 200, json_pack("{s:s, s:s}", "id", tm_query_param(req->msg, "id"),
-                                              "status", "rejected"));
+        tm_svc_reply_json(
+            rep, 200,
+            json_pack("{s:s, s:s}", "id", tm_query_param(req->msg, "id"), "status", "rejected"));
     json_decref(s.item);
     return rc;
 }

@@ -8,7 +8,7 @@
 
 #define WEEK_MS (7 * AI_MS_PER_DAY)
 
-static const char *const WEEKDAYS[7] = {"monday", "tuesday", "wednesday", "thursday",
+static const char *const WEEKDAYS[7] = {"monday", "tuesday",  "wednesday", "thursday",
                                         "friday", "saturday", "sunday"};
 
 static int cmp_double(const void *a, const void *b)
@@ -138,8 +138,8 @@ static json_t *overdue_trend(const ai_task_t *tasks, size_t n, int64_t now_ms)
     for (int w = 0; w < 4; w++) {
         char start[40];
         tm_format_rfc3339_ms(now_ms - (4 - w) * WEEK_MS, start, sizeof start);
-        json_array_append_new(weeks, json_pack("{s:s, s:I}", "week_start", start, "overdue",
-                                               counts[w]));
+        json_array_append_new(weeks,
+                              json_pack("{s:s, s:I}", "week_start", start, "overdue", counts[w]));
     }
     const char *dir = counts[3] > counts[0] ? "rising" : counts[3] < counts[0] ? "falling" : "flat";
     return json_pack("{s:o, s:s}", "weeks", weeks, "direction", dir);
@@ -152,8 +152,8 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* Sorted unique local day numbers of completions; returns the count. */
-static size_t completion_days(const ai_task_t *tasks, size_t n, int64_t now_ms,
-                              const ai_tz_t *tz, int64_t *days)
+static size_t completion_days(const ai_task_t *tasks, size_t n, int64_t now_ms, const ai_tz_t *tz,
+                              int64_t *days)
 {
     size_t m = 0, u = 0;
     for (size_t i = 0; i < n; i++) {
@@ -192,6 +192,6 @@ json_t *ai_insights(const ai_task_t *tasks, size_t n, int64_t now_ms, const ai_t
                                    "30d", completion_window(tasks, n, now_ms, 30));
     return json_pack("{s:o, s:o, s:o, s:o, s:o}", "completion", completion, "productive",
                      productive(tasks, n, now_ms, tz), "estimate_accuracy",
-                     estimate_accuracy(tasks, n), "overdue_trend",
-                     overdue_trend(tasks, n, now_ms), "streaks", streaks(tasks, n, now_ms, tz));
+                     estimate_accuracy(tasks, n), "overdue_trend", overdue_trend(tasks, n, now_ms),
+                     "streaks", streaks(tasks, n, now_ms, tz));
 }

@@ -14,12 +14,12 @@
 #include "tm_util.h"
 
 #define BACKOFF_BASE_MS 200
-#define MIN_ATTEMPT_MS 50
-#define NRESULTS 8
+#define MIN_ATTEMPT_MS  50
+#define NRESULTS        8
 
-static const char *const result_names[NRESULTS] = {"ok", "busy", "breaker_open", "timeout",
-                                                   "http_error", "transport", "too_large",
-                                                   "invalid_response"};
+static const char *const result_names[NRESULTS] = {
+    "ok",         "busy",      "breaker_open", "timeout",
+    "http_error", "transport", "too_large",    "invalid_response"};
 
 struct ai_llm {
     const ai_config_t *cfg;
@@ -45,8 +45,8 @@ static char *build_url(const ai_config_t *c)
     while (n > 0 && base[n - 1] == '/')
         n--;
     if (c->provider == AI_PROVIDER_AZURE)
-        return tm_xasprintf("%.*s/openai/deployments/%s/chat/completions?api-version=%s",
-                            (int)n, base, c->azure_deployment, c->azure_api_version);
+        return tm_xasprintf("%.*s/openai/deployments/%s/chat/completions?api-version=%s", (int)n,
+                            base, c->azure_deployment, c->azure_api_version);
     return tm_xasprintf("%.*s/chat/completions", (int)n, base);
 }
 
@@ -71,8 +71,8 @@ ai_llm_t *ai_llm_new(const ai_config_t *cfg)
     }
     l->state = tm_metrics_gauge("tm_ai_breaker_state",
                                 "LLM circuit breaker: 0 closed, 1 open, 2 half-open", NULL);
-    l->latency = tm_metrics_histogram("tm_ai_llm_latency_seconds", "LLM call latency", NULL,
-                                      NULL, 0);
+    l->latency =
+        tm_metrics_histogram("tm_ai_llm_latency_seconds", "LLM call latency", NULL, NULL, 0);
     return l;
 }
 
@@ -109,11 +109,15 @@ static void count(ai_llm_t *l, const char *result)
 /* ---- validation ---- */
 
 static const tm_json_field_t root_fields[] = {
-    {.name = "suggestions", .kind = TM_JF_ARRAY, .required = true,
+    {.name = "suggestions",
+     .kind = TM_JF_ARRAY,
+     .required = true,
      .max_items = AI_LLM_MAX_SUGGESTIONS},
 };
 static const tm_json_field_t item_fields[] = {
-    {.name = "kind", .kind = TM_JF_STRING, .required = true,
+    {.name = "kind",
+     .kind = TM_JF_STRING,
+     .required = true,
      .choices = "new_task|breakdown|reschedule|raise_priority|focus"},
     {.name = "title", .kind = TM_JF_STRING, .required = true, .min = 1, .max = 200},
     {.name = "reason", .kind = TM_JF_STRING, .required = true, .min = 1, .max = 1000},
@@ -144,9 +148,9 @@ static bool check_item(json_t *item, tm_json_errors_t *errs)
     }
     size_t i;
     json_t *t;
-    json_array_foreach(tasks, i, t)
-        if (!json_is_object(t) || tm_json_check(t, task_fields, NF(task_fields), errs) != TM_OK)
-            return false;
+    json_array_foreach(tasks, i, t) if (!json_is_object(t) ||
+                                        tm_json_check(t, task_fields, NF(task_fields), errs) !=
+                                            TM_OK) return false;
     return true;
 }
 
@@ -154,16 +158,16 @@ static const char *content_of(const json_t *reply, int64_t *tokens)
 {
     json_t *usage = json_object_get(reply, "usage");
     json_t *total = json_object_get(usage, "total_tokens");
-    *tokens = json_is_integer(total) && json_integer_value(total) >= 0 ? json_integer_value(total)
-                                                                       : 0;
+    *tokens =
+        json_is_integer(total) && json_integer_value(total) >= 0 ? json_integer_value(total) : 0;
     json_t *choices = json_object_get(reply, "choices");
     json_t *msg = json_object_get(json_array_get(choices, 0), "message");
     json_t *content = json_object_get(msg, "content");
     return json_is_string(content) ? json_string_value(content) : NULL;
 }
 
-json_t *ai_llm_validate(const char *body, size_t len, size_t limit, int64_t *tokens,
-                        char *why, size_t whylen)
+json_t *ai_llm_validate(const char *body, size_t len, size_t limit, int64_t *tokens, char *why,
+                        size_t whylen)
 {
     tm_json_limits_t lim = {.max_bytes = AI_LLM_MAX_REPLY};
     tm_json_errors_t errs = {0};
@@ -187,7 +191,8 @@ json_t *ai_llm_validate(const char *body, size_t len, size_t limit, int64_t *tok
     json_t *arr = json_object_get(inner, "suggestions");
     size_t i;
     json_t *item;
-    json_array_foreach(arr, i, item) {
+    json_array_foreach(arr, i, item)
+    {
         if (!check_item(item, &errs)) {
             snprintf(why, whylen, "suggestions[%zu]: %s %s", i, errs.count ? errs.e[0].field : "",
                      errs.count ? errs.e[0].reason : "not an object");
@@ -362,8 +367,8 @@ int ai_llm_suggest(ai_llm_t *l, const json_t *messages, size_t limit, int64_t bu
     const char *res = transfer(l, payload, budget_ms, &b, out);
     if (strcmp(res, "ok") == 0) {
         char why[256];
-        out->suggestions = ai_llm_validate(b.buf ? b.buf : "", b.len, limit, &out->tokens, why,
-                                           sizeof why);
+        out->suggestions =
+            ai_llm_validate(b.buf ? b.buf : "", b.len, limit, &out->tokens, why, sizeof why);
         if (!out->suggestions) {
             res = "invalid_response";
             TM_WARN("llm: invalid reply: %s", why);

@@ -20,19 +20,19 @@
 #include "config.h"
 #include "tm_error.h"
 
-#define AI_LLM_MAX_REPLY (1024 * 1024)
+#define AI_LLM_MAX_REPLY       (1024 * 1024)
 #define AI_LLM_MAX_SUGGESTIONS 20
-#define AI_LLM_MAX_TASKS 10
+#define AI_LLM_MAX_TASKS       10
 
 typedef struct ai_llm ai_llm_t;
 
 typedef struct {
-    json_t *suggestions;   /* validated array on success (owned; caller decrefs) */
-    const char *result;    /* "ok" or why not: busy, breaker_open, timeout, http_error,
-                              transport, too_large, invalid_response (static) */
-    int http_status;       /* last HTTP status, 0 if none */
+    json_t *suggestions; /* validated array on success (owned; caller decrefs) */
+    const char *result;  /* "ok" or why not: busy, breaker_open, timeout, http_error,
+                            transport, too_large, invalid_response (static) */
+    int http_status;     /* last HTTP status, 0 if none */
     int64_t latency_ms;
-    int64_t tokens;        /* usage.total_tokens, 0 if absent */
+    int64_t tokens; /* usage.total_tokens, 0 if absent */
     int attempts;
 } ai_llm_result_t;
 
@@ -51,7 +51,7 @@ int ai_llm_suggest(ai_llm_t *l, const json_t *messages, size_t limit, int64_t bu
 /* Validate a chat-completions reply body: choices[0].message.content must be a JSON object
  * {"suggestions":[...]} matching the schema in prompt.c, at most limit items. Returns the
  * array (caller owns) or NULL with why filled. *tokens gets usage.total_tokens (or 0). */
-json_t *ai_llm_validate(const char *body, size_t len, size_t limit, int64_t *tokens,
-                        char *why, size_t whylen);
+json_t *ai_llm_validate(const char *body, size_t len, size_t limit, int64_t *tokens, char *why,
+                        size_t whylen);
 
 #endif

@@ -19,8 +19,10 @@
 
 static int usage(const char *arg)
 {
-    fprintf(stderr, "tm-ai: unknown argument '%s' (configuration is TM_* environment "
-                    "variables; see --help)\n", arg);
+    fprintf(stderr,
+            "tm-ai: unknown argument '%s' (configuration is TM_* environment "
+            "variables; see --help)\n",
+            arg);
     return 2;
 }
 
@@ -85,8 +87,8 @@ int main(int argc, char **argv)
     tm_svc_t *svc = tm_svc_start(&sc);
     int rc = 1;
     if (svc) {
-        ai_consumer_t *consumer = ai_consumer_start(cfg.nats_url, cfg.pg_url, cfg.consumer,
-                                                    app.cache);
+        ai_consumer_t *consumer =
+            ai_consumer_start(cfg.nats_url, cfg.pg_url, cfg.consumer, app.cache);
         if (consumer)
             tm_lifecycle_wait();
         ai_consumer_stop(consumer);

@@ -10,17 +10,17 @@
 #include "tz.h"
 
 #define MAX_TOKENS 256
-#define KEY_MAX 24
+#define KEY_MAX    24
 
 enum { F_NONE, F_DUE, F_PRIO, F_LABEL, F_REC, F_EST };
-static const char *const FIELD_NAMES[] = {"", "due_at", "priority", "labels", "recurrence",
-                                          "estimate_minutes"};
+static const char *const FIELD_NAMES[] = {"",       "due_at",     "priority",
+                                          "labels", "recurrence", "estimate_minutes"};
 
 typedef struct {
-    size_t b0, b1;      /* bytes of the whole token */
-    size_t bk1;         /* byte end of the key part (trailing punctuation excluded) */
-    size_t c0, c1;      /* code points of the key part */
-    char key[KEY_MAX];  /* lowercase ASCII copy of the key part; "" if too long */
+    size_t b0, b1;     /* bytes of the whole token */
+    size_t bk1;        /* byte end of the key part (trailing punctuation excluded) */
+    size_t c0, c1;     /* code points of the key part */
+    char key[KEY_MAX]; /* lowercase ASCII copy of the key part; "" if too long */
     bool used;
 } tok_t;
 
@@ -145,9 +145,9 @@ static int word_index(const char *const *words, size_t n, const char *k)
     return -1;
 }
 
-static const char *const DAY_NAMES[7] = {"monday", "tuesday", "wednesday", "thursday",
+static const char *const DAY_NAMES[7] = {"monday", "tuesday",  "wednesday", "thursday",
                                          "friday", "saturday", "sunday"};
-static const char *const DAY_PLURALS[7] = {"mondays", "tuesdays", "wednesdays", "thursdays",
+static const char *const DAY_PLURALS[7] = {"mondays", "tuesdays",  "wednesdays", "thursdays",
                                            "fridays", "saturdays", "sundays"};
 
 static int day_of(const char *k)
@@ -157,9 +157,9 @@ static int day_of(const char *k)
 
 static int month_of(const char *k)
 {
-    static const char *const full[12] = {"january", "february", "march", "april", "may",
-                                         "june", "july", "august", "september", "october",
-                                         "november", "december"};
+    static const char *const full[12] = {"january",   "february", "march",    "april",
+                                         "may",       "june",     "july",     "august",
+                                         "september", "october",  "november", "december"};
     static const char *const abbr[12] = {"jan", "feb", "mar", "apr", "may", "jun",
                                          "jul", "aug", "sep", "oct", "nov", "dec"};
     int m = word_index(full, 12, k);
@@ -174,11 +174,14 @@ enum { U_NONE, U_MIN, U_HOUR, U_DAY, U_WEEK, U_MONTH, U_YEAR };
 
 static int unit_of(const char *k)
 {
-    static const struct { const char *w; int u; } units[] = {
-        {"m", U_MIN}, {"min", U_MIN}, {"mins", U_MIN}, {"minute", U_MIN}, {"minutes", U_MIN},
-        {"h", U_HOUR}, {"hr", U_HOUR}, {"hrs", U_HOUR}, {"hour", U_HOUR}, {"hours", U_HOUR},
-        {"day", U_DAY}, {"days", U_DAY}, {"week", U_WEEK}, {"weeks", U_WEEK},
-        {"month", U_MONTH}, {"months", U_MONTH}, {"year", U_YEAR}, {"years", U_YEAR}};
+    static const struct {
+        const char *w;
+        int u;
+    } units[] = {{"m", U_MIN},       {"min", U_MIN},    {"mins", U_MIN},    {"minute", U_MIN},
+                 {"minutes", U_MIN}, {"h", U_HOUR},     {"hr", U_HOUR},     {"hrs", U_HOUR},
+                 {"hour", U_HOUR},   {"hours", U_HOUR}, {"day", U_DAY},     {"days", U_DAY},
+                 {"week", U_WEEK},   {"weeks", U_WEEK}, {"month", U_MONTH}, {"months", U_MONTH},
+                 {"year", U_YEAR},   {"years", U_YEAR}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(units[i].w, k) == 0)
             return units[i].u;
@@ -217,8 +220,8 @@ static bool ordinal_day(const char *k, int *d)
 {
     if (!read_num(&k, d) || *d < 1 || *d > 31)
         return false;
-    return *k == '\0' || strcmp(k, "st") == 0 || strcmp(k, "nd") == 0 ||
-           strcmp(k, "rd") == 0 || strcmp(k, "th") == 0;
+    return *k == '\0' || strcmp(k, "st") == 0 || strcmp(k, "nd") == 0 || strcmp(k, "rd") == 0 ||
+           strcmp(k, "th") == 0;
 }
 
 /* ---- dates ---- */
@@ -352,9 +355,12 @@ static size_t set_offset(const ctx_t *c, match_t *m, size_t n, int count, int un
         return n;
     }
     if (unit == U_DAY || unit == U_WEEK)
-        return count <= 3660 ? set_date(m, n, c->today + (int64_t)count * (unit == U_WEEK ? 7 : 1)) : 0;
+        return count <= 3660 ? set_date(m, n, c->today + (int64_t)count * (unit == U_WEEK ? 7 : 1))
+                             : 0;
     if (unit == U_MONTH || unit == U_YEAR)
-        return count <= 1200 ? set_date(m, n, add_months(c->today, unit == U_YEAR ? count * 12 : count)) : 0;
+        return count <= 1200
+                   ? set_date(m, n, add_months(c->today, unit == U_YEAR ? count * 12 : count))
+                   : 0;
     return 0;
 }
 
@@ -386,8 +392,8 @@ static size_t date_core(const ctx_t *c, size_t i, match_t *m)
         m->soft_minute = 20 * 60;
         return set_date(m, 1, c->today);
     }
-    if ((n = relative_date(c, i, m)) || (n = offset_date(c, i, m)) ||
-        (n = numeric_date(c, i, m)) || (n = named_date(c, i, m)))
+    if ((n = relative_date(c, i, m)) || (n = offset_date(c, i, m)) || (n = numeric_date(c, i, m)) ||
+        (n = named_date(c, i, m)))
         return n;
     return 0;
 }
@@ -408,9 +414,11 @@ static bool is_soft_daypart(const char *k)
 
 static int daypart_of(const char *k)
 {
-    static const struct { const char *w; int minute; } parts[] = {
-        {"morning", 540}, {"afternoon", 840}, {"evening", 1080}, {"noon", 720},
-        {"midday", 720}, {"midnight", 1440}, {"eod", 1020}};
+    static const struct {
+        const char *w;
+        int minute;
+    } parts[] = {{"morning", 540}, {"afternoon", 840}, {"evening", 1080}, {"noon", 720},
+                 {"midday", 720},  {"midnight", 1440}, {"eod", 1020}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (strcmp(parts[i].w, k) == 0)
             return parts[i].minute;
@@ -605,9 +613,10 @@ static size_t rec_every(const ctx_t *c, size_t i, match_t *m)
 
 static size_t m_recur(const ctx_t *c, size_t i, match_t *m)
 {
-    static const struct { const char *w, *rec; } words[] = {
-        {"daily", "daily"}, {"everyday", "daily"}, {"weekly", "weekly"},
-        {"monthly", "monthly"}, {"yearly", "yearly"}, {"annually", "yearly"}};
+    static const struct {
+        const char *w, *rec;
+    } words[] = {{"daily", "daily"},     {"everyday", "daily"}, {"weekly", "weekly"},
+                 {"monthly", "monthly"}, {"yearly", "yearly"},  {"annually", "yearly"}};
     const char *k = key(c, i);
     if (c->out->recurrence[0])
         return 0;
@@ -619,7 +628,6 @@ static size_t m_recur(const ctx_t *c, size_t i, match_t *m)
         return 0;
     return rec_every(c, i + 1, m);
 }
-
 
 /* ---- driver ---- */
 
@@ -686,8 +694,8 @@ static void apply(ctx_t *c, size_t i, const match_t *m)
             c->has_anchor = true, c->anchor = m->anchor;
     }
     if (r->n_spans < AI_PARSE_MAX_SPANS)
-        r->spans[r->n_spans++] = (ai_parse_span_t){FIELD_NAMES[m->field], c->t[i].c0,
-                                                   c->t[i + m->n - 1].c1};
+        r->spans[r->n_spans++] =
+            (ai_parse_span_t){FIELD_NAMES[m->field], c->t[i].c0, c->t[i + m->n - 1].c1};
     for (size_t k = i; k < i + m->n; k++)
         c->t[k].used = true;
 }
@@ -799,17 +807,14 @@ json_t *ai_parse_to_json(const ai_parse_result_t *r)
         json_array_append_new(labels, json_string(r->labels[i]));
     for (size_t i = 0; i < r->n_spans; i++)
         json_array_append_new(spans, json_pack("{s:s, s:I, s:I}", "field", r->spans[i].field,
-                                               "start", (json_int_t)r->spans[i].start,
-                                               "end", (json_int_t)r->spans[i].end));
+                                               "start", (json_int_t)r->spans[i].start, "end",
+                                               (json_int_t)r->spans[i].end));
     if (r->has_due)
         tm_format_rfc3339_ms(r->due_at, when, sizeof when);
-    return json_pack("{s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "title", r->title,
-                     "due_at", r->has_due ? json_string(when) : json_null(),
-                     "all_day", r->all_day,
-                     "priority", r->priority ? json_integer(r->priority) : json_null(),
-                     "labels", labels,
-                     "recurrence", r->recurrence[0] ? json_string(r->recurrence) : json_null(),
-                     "estimate_minutes",
-                     r->estimate_minutes ? json_integer(r->estimate_minutes) : json_null(),
-                     "spans", spans);
+    return json_pack(
+        "{s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "title", r->title, "due_at",
+        r->has_due ? json_string(when) : json_null(), "all_day", r->all_day, "priority",
+        r->priority ? json_integer(r->priority) : json_null(), "labels", labels, "recurrence",
+        r->recurrence[0] ? json_string(r->recurrence) : json_null(), "estimate_minutes",
+        r->estimate_minutes ? json_integer(r->estimate_minutes) : json_null(), "spans", spans);
 }

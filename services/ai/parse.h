@@ -42,28 +42,29 @@
 #include <stdint.h>
 #include "tm_error.h"
 
-#define AI_PARSE_MAX_CHARS 500
-#define AI_PARSE_MAX_LABELS 20
-#define AI_PARSE_LABEL_CHARS 50
-#define AI_PARSE_MAX_SPANS 64
+#define AI_PARSE_MAX_CHARS    500
+#define AI_PARSE_MAX_LABELS   20
+#define AI_PARSE_LABEL_CHARS  50
+#define AI_PARSE_MAX_SPANS    64
 #define AI_PARSE_MAX_ESTIMATE 10080
 
 typedef struct {
-    const char *field;  /* static: "due_at", "priority", "labels", "recurrence", "estimate_minutes" */
-    size_t start, end;  /* code point offsets, end exclusive */
+    const char
+        *field; /* static: "due_at", "priority", "labels", "recurrence", "estimate_minutes" */
+    size_t start, end; /* code point offsets, end exclusive */
 } ai_parse_span_t;
 
 typedef struct {
     char title[AI_PARSE_MAX_CHARS * 4 + 1];
     bool has_due;
     bool all_day;
-    int64_t due_at;     /* ms since the epoch (UTC) when has_due */
-    int priority;       /* 0 none, 1..4 */
+    int64_t due_at; /* ms since the epoch (UTC) when has_due */
+    int priority;   /* 0 none, 1..4 */
     size_t n_labels;
     char labels[AI_PARSE_MAX_LABELS][AI_PARSE_LABEL_CHARS * 4 + 1];
-    char recurrence[32];/* "" when none */
-    int estimate_minutes;/* 0 none */
-    size_t n_spans;     /* ordered by start */
+    char recurrence[32];  /* "" when none */
+    int estimate_minutes; /* 0 none */
+    size_t n_spans;       /* ordered by start */
     ai_parse_span_t spans[AI_PARSE_MAX_SPANS];
 } ai_parse_result_t;
 

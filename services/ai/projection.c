@@ -11,10 +11,14 @@
 #define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
 
 const tm_pg_stmt_t ai_projection_stmts[] = {
-    {"proj_seen", "INSERT INTO processed_events (event_id) VALUES ($1) "
-                  "ON CONFLICT DO NOTHING RETURNING 1", 1},
-    {"proj_owners", "SELECT COALESCE(created_by::text, ''), COALESCE(assignee_id::text, '') "
-                    "FROM tasks WHERE id = $1 FOR UPDATE", 1},
+    {"proj_seen",
+     "INSERT INTO processed_events (event_id) VALUES ($1) "
+     "ON CONFLICT DO NOTHING RETURNING 1",
+     1},
+    {"proj_owners",
+     "SELECT COALESCE(created_by::text, ''), COALESCE(assignee_id::text, '') "
+     "FROM tasks WHERE id = $1 FOR UPDATE",
+     1},
     {"proj_upsert",
      "INSERT INTO tasks (id, workspace_id, title, description, status, priority, labels, "
      "assignee_id, created_by, due_at, estimate_minutes, time_spent_minutes, created_at, "
@@ -29,23 +33,37 @@ const tm_pg_stmt_t ai_projection_stmts[] = {
      "estimate_minutes = EXCLUDED.estimate_minutes, "
      "time_spent_minutes = EXCLUDED.time_spent_minutes, updated_at = EXCLUDED.updated_at, "
      "completed_at = EXCLUDED.completed_at, version = EXCLUDED.version "
-     "WHERE tasks.version <= EXCLUDED.version AND NOT tasks.deleted RETURNING 1", 16},
-    {"proj_delete", "UPDATE tasks SET deleted = true WHERE id = $1 AND NOT deleted "
-                    "RETURNING COALESCE(created_by::text, ''), COALESCE(assignee_id::text, '')", 1},
-    {"proj_member_put", "INSERT INTO members (workspace_id, user_id, role) VALUES ($1, $2, $3) "
-                        "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = EXCLUDED.role", 3},
+     "WHERE tasks.version <= EXCLUDED.version AND NOT tasks.deleted RETURNING 1",
+     16},
+    {"proj_delete",
+     "UPDATE tasks SET deleted = true WHERE id = $1 AND NOT deleted "
+     "RETURNING COALESCE(created_by::text, ''), COALESCE(assignee_id::text, '')",
+     1},
+    {"proj_member_put",
+     "INSERT INTO members (workspace_id, user_id, role) VALUES ($1, $2, $3) "
+     "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+     3},
     {"proj_member_del", "DELETE FROM members WHERE workspace_id = $1 AND user_id = $2", 2},
-    {"proj_bump", "INSERT INTO user_state (user_id, gen) VALUES ($1, 1) ON CONFLICT (user_id) "
-                  "DO UPDATE SET gen = user_state.gen + 1, updated_at = now()", 1},
+    {"proj_bump",
+     "INSERT INTO user_state (user_id, gen) VALUES ($1, 1) ON CONFLICT (user_id) "
+     "DO UPDATE SET gen = user_state.gen + 1, updated_at = now()",
+     1},
     {"proj_gen", "SELECT gen FROM user_state WHERE user_id = $1", 1},
     {"proj_load",
      "SELECT id::text, workspace_id::text, title, description, status, COALESCE(priority, 0), "
      "array_to_json(labels)::text, COALESCE(created_by::text, ''), "
-     "COALESCE(assignee_id::text, ''), " MS("created_at") ", " MS("updated_at") ", "
-     "COALESCE(" MS("due_at") ", 0), CASE WHEN status = 'done' THEN COALESCE("
-     MS("completed_at") ", " MS("updated_at") ") ELSE 0 END, COALESCE(estimate_minutes, 0), "
-     "time_spent_minutes FROM tasks WHERE NOT deleted AND (created_by = $1 OR assignee_id = $1) "
-     "ORDER BY updated_at DESC LIMIT $2", 2},
+     "COALESCE(assignee_id::text, ''), " MS("created_at") ", " MS(
+         "updated_at") ", "
+                       "COALESCE(" MS("due_at") ", 0), CASE WHEN status = 'done' THEN COALESCE(" MS(
+                           "completed_at") ", " MS("updated_at") ") ELSE 0 END, "
+                                                                 "COALESCE(estimate_minutes, 0), "
+                                                                 "time_spent_minutes FROM tasks "
+                                                                 "WHERE NOT deleted AND "
+                                                                 "(created_by = $1 OR assignee_id "
+                                                                 "= $1) "
+                                                                 "ORDER BY updated_at DESC LIMIT "
+                                                                 "$2",
+     2},
 };
 const size_t ai_projection_nstmts = sizeof ai_projection_stmts / sizeof ai_projection_stmts[0];
 
@@ -85,8 +103,8 @@ static bool task_valid(const json_t *d)
     const char *id = opt_str(d, "id"), *ws = opt_str(d, "workspace_id");
     const char *as = opt_str(d, "assignee_id"), *cb = opt_str(d, "created_by");
     int64_t ms;
-    const char *ts[4] = {opt_str(d, "due_at"), opt_str(d, "created_at"),
-                         opt_str(d, "updated_at"), opt_str(d, "completed_at")};
+    const char *ts[4] = {opt_str(d, "due_at"), opt_str(d, "created_at"), opt_str(d, "updated_at"),
+                         opt_str(d, "completed_at")};
     for (int i = 0; i < 4; i++)
         if (ts[i] && tm_parse_rfc3339(ts[i], &ms) != TM_OK)
             return false;
@@ -127,13 +145,22 @@ static int task_upsert(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *t)
     const char *created = opt_str(d, "created_at") ? opt_str(d, "created_at") : ev->created_at;
     const char *updated = opt_str(d, "updated_at") ? opt_str(d, "updated_at") : ev->created_at;
     snprintf(ver, sizeof ver, "%lld", (long long)json_integer_value(json_object_get(d, "version")));
-    const char *p[16] = {id, opt_str(d, "workspace_id"), opt_str(d, "title"),
-                         opt_str(d, "description"), opt_str(d, "status"),
-                         opt_int(d, "priority", pri, sizeof pri), labels,
-                         opt_str(d, "assignee_id"), cb, opt_str(d, "due_at"),
+    const char *p[16] = {id,
+                         opt_str(d, "workspace_id"),
+                         opt_str(d, "title"),
+                         opt_str(d, "description"),
+                         opt_str(d, "status"),
+                         opt_int(d, "priority", pri, sizeof pri),
+                         labels,
+                         opt_str(d, "assignee_id"),
+                         cb,
+                         opt_str(d, "due_at"),
                          opt_int(d, "estimate_minutes", est, sizeof est),
-                         opt_int(d, "time_spent_minutes", spent, sizeof spent), created, updated,
-                         opt_str(d, "completed_at"), ver};
+                         opt_int(d, "time_spent_minutes", spent, sizeof spent),
+                         created,
+                         updated,
+                         opt_str(d, "completed_at"),
+                         ver};
     PGresult *r = NULL;
     rc = exec_rows(pg, "proj_upsert", 16, p, &r);
     free(labels);
@@ -280,9 +307,8 @@ static void link_labels(ai_task_set_t *s)
         json_t *v;
         if (!s->labels[i])
             continue;
-        json_array_foreach(s->labels[i], j, v)
-            if (json_is_string(v))
-                s->label_ptrs[k++] = json_string_value(v);
+        json_array_foreach(s->labels[i], j, v) if (json_is_string(v)) s->label_ptrs[k++] =
+            json_string_value(v);
         s->tasks[i].n_labels = (size_t)(s->label_ptrs + k - s->tasks[i].labels);
     }
 }

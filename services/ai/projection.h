@@ -35,8 +35,8 @@ int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched
 typedef struct {
     const char *workspace_id;
     const char *status;
-    const char *created_by;   /* may be "" */
-    const char *assignee_id;  /* may be "" */
+    const char *created_by;  /* may be "" */
+    const char *assignee_id; /* may be "" */
 } ai_task_meta_t;
 
 /* A user's tasks, most recently updated first. Owns all strings the tasks point to. */
@@ -44,8 +44,8 @@ typedef struct {
     size_t n;
     ai_task_t *tasks;
     ai_task_meta_t *meta;
-    void *res;        /* PGresult the strings borrow from */
-    json_t **labels;  /* per task: parsed label array */
+    void *res;       /* PGresult the strings borrow from */
+    json_t **labels; /* per task: parsed label array */
     const char **label_ptrs;
 } ai_task_set_t;
 

@@ -63,17 +63,16 @@ static json_t *task_json(const ai_task_t *t, const ai_task_meta_t *m)
     json_t *labels = json_array();
     for (size_t j = 0; j < t->n_labels; j++)
         json_array_append_new(labels, json_string(t->labels[j]));
-    return json_pack("{s:s?, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:i}", "id", t->id, "title",
-                     title, "status", m->status,
-                     "priority", t->priority ? json_integer(t->priority) : json_null(),
-                     "due_at", time_or_null(t->due_at), "completed_at",
-                     time_or_null(t->completed_at), "labels", labels, "estimate_minutes",
-                     t->estimate_minutes ? json_integer(t->estimate_minutes) : json_null(),
-                     "logged_minutes", (int)t->logged_minutes);
+    return json_pack(
+        "{s:s?, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:i}", "id", t->id, "title", title, "status",
+        m->status, "priority", t->priority ? json_integer(t->priority) : json_null(), "due_at",
+        time_or_null(t->due_at), "completed_at", time_or_null(t->completed_at), "labels", labels,
+        "estimate_minutes", t->estimate_minutes ? json_integer(t->estimate_minutes) : json_null(),
+        "logged_minutes", (int)t->logged_minutes);
 }
 
-static json_t *data_block(const char *user_id, const ai_task_set_t *set,
-                          const json_t *analytics, int64_t now_ms)
+static json_t *data_block(const char *user_id, const ai_task_set_t *set, const json_t *analytics,
+                          int64_t now_ms)
 {
     json_t *open = json_array(), *done = json_array();
     for (size_t i = 0; set && i < set->n; i++) {
@@ -85,23 +84,23 @@ static json_t *data_block(const char *user_id, const ai_task_set_t *set,
         if (json_array_size(dst) < cap)
             json_array_append_new(dst, task_json(t, &set->meta[i]));
     }
-    return json_pack("{s:o, s:O?, s:o, s:o}", "now", time_or_null(now_ms), "analytics",
-                     analytics, "open_tasks", open, "recently_completed", done);
+    return json_pack("{s:o, s:O?, s:o, s:o}", "now", time_or_null(now_ms), "analytics", analytics,
+                     "open_tasks", open, "recently_completed", done);
 }
 
-json_t *ai_prompt_messages(const char *user_id, const ai_task_set_t *set,
-                           const json_t *analytics, const char *context, size_t limit,
-                           int64_t now_ms)
+json_t *ai_prompt_messages(const char *user_id, const ai_task_set_t *set, const json_t *analytics,
+                           const char *context, size_t limit, int64_t now_ms)
 {
     json_t *data = data_block(user_id, set, analytics, now_ms);
     char *data_text = tm_json_dumps(data, NULL);
-    char *words = ai_prompt_defuse(context && *context ? context : "(no request: suggest what "
-                                                                    "helps most now)");
+    char *words = ai_prompt_defuse(context && *context ? context
+                                                       : "(no request: suggest what "
+                                                         "helps most now)");
     char *user = tm_xasprintf("Suggestions wanted: at most %zu.\nDATA:\n%s\n%s\n%s\n%s", limit,
                               data_text, AI_PROMPT_OPEN, words, AI_PROMPT_CLOSE);
     char *sys = tm_xasprintf("%s (N = %zu)", system_text, limit);
-    json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", sys,
-                             "role", "user", "content", user);
+    json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", sys, "role",
+                             "user", "content", user);
     free(sys);
     free(user);
     free(words);

@@ -13,18 +13,17 @@
 #include <stdint.h>
 #include "projection.h"
 
-#define AI_PROMPT_OPEN "<<<USER_CONTEXT>>>"
-#define AI_PROMPT_CLOSE "<<<END_USER_CONTEXT>>>"
-#define AI_PROMPT_MAX_OPEN 40
-#define AI_PROMPT_MAX_DONE 20
+#define AI_PROMPT_OPEN        "<<<USER_CONTEXT>>>"
+#define AI_PROMPT_CLOSE       "<<<END_USER_CONTEXT>>>"
+#define AI_PROMPT_MAX_OPEN    40
+#define AI_PROMPT_MAX_DONE    20
 #define AI_PROMPT_TITLE_CHARS 200
 
 /* New messages array [{role:"system",...},{role:"user",...}] (caller owns).
  * analytics: borrowed JSON (e.g. part of ai_insights), may be NULL. context may be NULL.
  * limit: how many suggestions to ask for. */
-json_t *ai_prompt_messages(const char *user_id, const ai_task_set_t *set,
-                           const json_t *analytics, const char *context, size_t limit,
-                           int64_t now_ms);
+json_t *ai_prompt_messages(const char *user_id, const ai_task_set_t *set, const json_t *analytics,
+                           const char *context, size_t limit, int64_t now_ms);
 /* SHA-256 hex of the compact JSON of messages (the prompt's provenance). */
 void ai_prompt_hash(const json_t *messages, char out[65]);
 /* Copy of s with runs of 3+ '<' or '>' cut to two (caller frees). */

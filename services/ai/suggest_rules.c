@@ -11,14 +11,17 @@
 #include "insights.h"
 #include "tm_util.h"
 
-#define DAY_MS 86400000LL
-#define WORD_MAX 32
+#define DAY_MS         86400000LL
+#define WORD_MAX       32
 #define SUBTITLE_CHARS 480
 
 void ai_suggest_defaults(ai_suggest_opts_t *o)
 {
-    *o = (ai_suggest_opts_t){.stale_days = 14, .untouched_days = 7, .breakdown_minutes = 240,
-                             .long_description = 500, .max_suggestions = 20};
+    *o = (ai_suggest_opts_t){.stale_days = 14,
+                             .untouched_days = 7,
+                             .breakdown_minutes = 240,
+                             .long_description = 500,
+                             .max_suggestions = 20};
 }
 
 const char *ai_difficulty(int minutes)
@@ -30,8 +33,8 @@ const char *ai_difficulty(int minutes)
 
 static bool stop_word(const char *w)
 {
-    static const char *const stop[] = {"with", "from", "this", "that", "into", "about", "after",
-                                       "before", "some", "more", "task"};
+    static const char *const stop[] = {"with",  "from",   "this", "that", "into", "about",
+                                       "after", "before", "some", "more", "task"};
     for (size_t i = 0; i < sizeof stop / sizeof stop[0]; i++)
         if (strcmp(stop[i], w) == 0)
             return true;
@@ -114,13 +117,13 @@ static int task_estimate(const ai_task_t *hist, size_t n, const ai_task_t *t)
                                NULL);
 }
 
-static json_t *proposal(const char *kind, const ai_task_t *t, const char *title,
-                        const char *reason, double confidence, int minutes)
+static json_t *proposal(const char *kind, const ai_task_t *t, const char *title, const char *reason,
+                        double confidence, int minutes)
 {
     return json_pack("{s:s, s:o, s:s, s:s, s:f, s:i, s:s}", "kind", kind, "task_id",
                      t && t->id ? json_string(t->id) : json_null(), "title", title, "reason",
-                     reason, "confidence", confidence, "estimated_minutes", minutes,
-                     "difficulty", ai_difficulty(minutes));
+                     reason, "confidence", confidence, "estimated_minutes", minutes, "difficulty",
+                     ai_difficulty(minutes));
 }
 
 static void set_time(json_t *p, const char *key, int64_t ms)
@@ -143,8 +146,8 @@ static json_t *reschedule(const ai_task_t *t, const ai_task_t *hist, size_t n, i
     return p;
 }
 
-static json_t *raise_priority(const ai_task_t *t, const ai_task_t *hist, size_t n,
-                              int64_t now_ms, const ai_suggest_opts_t *o)
+static json_t *raise_priority(const ai_task_t *t, const ai_task_t *hist, size_t n, int64_t now_ms,
+                              const ai_suggest_opts_t *o)
 {
     int64_t touched = t->updated_at ? t->updated_at : t->created_at;
     double idle = (double)(now_ms - touched) / DAY_MS;
@@ -179,16 +182,15 @@ static int prefix_bytes(const char *s, size_t max_chars)
 
 static json_t *subtasks(const char *title, size_t k, int total)
 {
-    static const char *const plans[3][5] = {
-        {"Outline", "Draft", "Review"},
-        {"Outline", "Draft", "Review", "Finalize"},
-        {"Research", "Outline", "Draft", "Review", "Finalize"}};
+    static const char *const plans[3][5] = {{"Outline", "Draft", "Review"},
+                                            {"Outline", "Draft", "Review", "Finalize"},
+                                            {"Research", "Outline", "Draft", "Review", "Finalize"}};
     json_t *a = json_array();
     int len = prefix_bytes(title, SUBTITLE_CHARS), each = total / (int)k;
     for (size_t i = 0; i < k; i++) {
         char *sub = tm_xasprintf("%s: %.*s", plans[k - 3][i], len, title);
-        json_array_append_new(a, json_pack("{s:s, s:i}", "title", sub, "estimated_minutes",
-                                           each > 0 ? each : 1));
+        json_array_append_new(
+            a, json_pack("{s:s, s:i}", "title", sub, "estimated_minutes", each > 0 ? each : 1));
         free(sub);
     }
     return a;
@@ -205,8 +207,8 @@ static json_t *breakdown(const ai_task_t *t, const ai_task_t *hist, size_t n,
     size_t k = !big || total <= 480 ? 3 : total <= 960 ? 4 : 5;
     char reason[128];
     if (big)
-        snprintf(reason, sizeof reason, "Estimated at %d minutes; smaller steps are easier to start",
-                 total);
+        snprintf(reason, sizeof reason,
+                 "Estimated at %d minutes; smaller steps are easier to start", total);
     else
         snprintf(reason, sizeof reason, "Long description; split it into steps");
     json_t *p = proposal("breakdown", t, t->title, reason, big ? 0.6 : 0.5, total);
@@ -280,9 +282,8 @@ static void add(json_t *out, json_t *p, const ai_suggest_opts_t *o)
         json_decref(p);
 }
 
-static void suggest_open(json_t *out, const ai_task_t *open, size_t n_open,
-                         const ai_task_t *hist, size_t n_hist, int64_t now_ms,
-                         const ai_suggest_opts_t *o)
+static void suggest_open(json_t *out, const ai_task_t *open, size_t n_open, const ai_task_t *hist,
+                         size_t n_hist, int64_t now_ms, const ai_suggest_opts_t *o)
 {
     for (size_t i = 0; i < n_open; i++)
         if (!open[i].completed_at && open[i].due_at && open[i].due_at < now_ms)

@@ -26,11 +26,11 @@
 #include "ai_task.h"
 
 typedef struct {
-    int stale_days;           /* default 14 */
-    int untouched_days;       /* default 7 */
-    int breakdown_minutes;    /* default 240 */
-    size_t long_description;  /* default 500 characters */
-    size_t max_suggestions;   /* default 20 */
+    int stale_days;          /* default 14 */
+    int untouched_days;      /* default 7 */
+    int breakdown_minutes;   /* default 240 */
+    size_t long_description; /* default 500 characters */
+    size_t max_suggestions;  /* default 20 */
 } ai_suggest_opts_t;
 
 void ai_suggest_defaults(ai_suggest_opts_t *o);

@@ -14,21 +14,21 @@
 #include "tm_error.h"
 
 #define AI_TZ_NAME_MAX 64
-#define AI_MS_PER_MIN 60000LL
-#define AI_MS_PER_DAY 86400000LL
+#define AI_MS_PER_MIN  60000LL
+#define AI_MS_PER_DAY  86400000LL
 
 typedef struct {
-    bool fixed;                 /* UTC or a fixed offset */
-    int offset_s;               /* fixed: seconds east of UTC */
-    char name[AI_TZ_NAME_MAX];  /* IANA name when !fixed */
+    bool fixed;                /* UTC or a fixed offset */
+    int offset_s;              /* fixed: seconds east of UTC */
+    char name[AI_TZ_NAME_MAX]; /* IANA name when !fixed */
 } ai_tz_t;
 
 /* Civil (proleptic Gregorian) local date and time; minute_of_day 0..1439. */
 typedef struct {
-    int year, month, day;       /* month 1..12, day 1..31 */
+    int year, month, day; /* month 1..12, day 1..31 */
     int minute_of_day;
-    int second;                 /* 0..60 */
-    int weekday;                /* 0 = Monday .. 6 = Sunday */
+    int second;  /* 0..60 */
+    int weekday; /* 0 = Monday .. 6 = Sunday */
 } ai_local_t;
 
 /* Resolve a zone name into tz. TM_ERR_INVALID for NULL/empty/unknown/malformed names. */
@@ -43,7 +43,7 @@ int ai_tz_from_local(const ai_tz_t *tz, int64_t days, int minute_of_day, int64_t
 /* Pure date arithmetic. */
 int64_t ai_days_from_civil(int y, int m, int d);
 void ai_civil_from_days(int64_t days, int *y, int *m, int *d);
-int ai_weekday_of_days(int64_t days);   /* 0 = Monday */
+int ai_weekday_of_days(int64_t days); /* 0 = Monday */
 int ai_days_in_month(int y, int m);
 /* Floor division of ms into days (negative times round down). */
 int64_t ai_floor_div(int64_t a, int64_t b);

@@ -9,9 +9,16 @@
 
 void ai_urgency_defaults(ai_weights_t *w)
 {
-    *w = (ai_weights_t){.priority = 4.0, .due = 5.0, .age = 1.0, .quick_win = 0.5,
-                        .due_midpoint_days = 3.0, .due_scale_days = 1.0, .overdue_bonus = 0.5,
-                        .overdue_tau_days = 7.0, .age_tau_days = 14.0, .quick_minutes = 30.0};
+    *w = (ai_weights_t){.priority = 4.0,
+                        .due = 5.0,
+                        .age = 1.0,
+                        .quick_win = 0.5,
+                        .due_midpoint_days = 3.0,
+                        .due_scale_days = 1.0,
+                        .overdue_bonus = 0.5,
+                        .overdue_tau_days = 7.0,
+                        .age_tau_days = 14.0,
+                        .quick_minutes = 30.0};
 }
 
 static double priority_factor(int p)

@@ -25,11 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_CACHE_STRIPES 16
+#define GW_CACHE_STRIPES   16
 #define GW_CACHE_TAG_SLOTS 65536
-#define GW_CACHE_MAX_TAGS 8
+#define GW_CACHE_MAX_TAGS  8
 #define GW_CACHE_ENTRY_MAX (1024 * 1024)
-#define GW_CACHE_ETAG_MAX 96
+#define GW_CACHE_ETAG_MAX  96
 #define GW_CACHE_CTYPE_MAX 64
 
 typedef struct gw_cache gw_cache_t;
@@ -38,9 +38,9 @@ typedef struct gw_cache gw_cache_t;
 typedef struct {
     const char *body; /* lookup: malloc'd copy, caller frees */
     size_t len;
-    char etag[GW_CACHE_ETAG_MAX];   /* "" when the reply had none */
+    char etag[GW_CACHE_ETAG_MAX]; /* "" when the reply had none */
     char ctype[GW_CACHE_CTYPE_MAX];
-    int64_t version;  /* resource version, or 0 */
+    int64_t version; /* resource version, or 0 */
 } gw_cache_item_t;
 
 typedef struct {

@@ -13,10 +13,10 @@
 #include "tm_subjects.h"
 #include "tm_util.h"
 
-#define MAX_QUERY_PARAMS 32
-#define EVENTS_PENDING_MSGS 65536
+#define MAX_QUERY_PARAMS     32
+#define EVENTS_PENDING_MSGS  65536
 #define EVENTS_PENDING_BYTES (64 * 1024 * 1024)
-#define REPLY_PARSE_MAX (1024 * 1024)
+#define REPLY_PARSE_MAX      (1024 * 1024)
 
 enum { RULE_NONE = 0, RULE_TASK, RULE_TASK_LIST, RULE_WORKSPACE, RULE_WORKSPACE_LIST };
 
@@ -81,8 +81,10 @@ static void on_event(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         if (dot != NULL) {
             invalidate(s, 'w', ws, (size_t)(dot - ws));
             if (strncmp(dot + 1, "member.", 7) == 0) {
-                json_t *ev = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
-                const char *uid = json_string_value(json_object_get(json_object_get(ev, "data"), "user_id"));
+                json_t *ev =
+                    json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
+                const char *uid =
+                    json_string_value(json_object_get(json_object_get(ev, "data"), "user_id"));
                 if (uid != NULL)
                     invalidate(s, 'u', uid, strlen(uid));
                 json_decref(ev);
@@ -98,16 +100,22 @@ void gw_cache_http_init(gw_server_t *s)
     g_m.hits = tm_metrics_counter("tm_cache_hits_total", "response cache hits", "");
     g_m.misses = tm_metrics_counter("tm_cache_misses_total", "response cache misses", "");
     g_m.stores = tm_metrics_counter("tm_cache_stores_total", "responses stored in the cache", "");
-    g_m.invalidations = tm_metrics_counter("tm_cache_invalidations_total", "cache tag invalidations", "");
-    g_m.events = tm_metrics_counter("tm_cache_events_total", "events received for invalidation", "");
-    g_m.entries = tm_metrics_gauge("tm_cache_entries", "entries in the response cache (at last store)", "");
-    g_m.bytes = tm_metrics_gauge("tm_cache_bytes", "bytes in the response cache (at last store)", "");
+    g_m.invalidations =
+        tm_metrics_counter("tm_cache_invalidations_total", "cache tag invalidations", "");
+    g_m.events =
+        tm_metrics_counter("tm_cache_events_total", "events received for invalidation", "");
+    g_m.entries =
+        tm_metrics_gauge("tm_cache_entries", "entries in the response cache (at last store)", "");
+    g_m.bytes =
+        tm_metrics_gauge("tm_cache_bytes", "bytes in the response cache (at last store)", "");
 }
 
 int gw_cache_http_subscribe(gw_server_t *s)
 {
-    if (natsConnection_Subscribe(&s->events_sub, s->nc_events, TM_SUBJ_EVT_ALL, on_event, s) != NATS_OK ||
-        natsSubscription_SetPendingLimits(s->events_sub, EVENTS_PENDING_MSGS, EVENTS_PENDING_BYTES) != NATS_OK ||
+    if (natsConnection_Subscribe(&s->events_sub, s->nc_events, TM_SUBJ_EVT_ALL, on_event, s) !=
+            NATS_OK ||
+        natsSubscription_SetPendingLimits(s->events_sub, EVENTS_PENDING_MSGS,
+                                          EVENTS_PENDING_BYTES) != NATS_OK ||
         natsConnection_Flush(s->nc_events) != NATS_OK) {
         tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", TM_SUBJ_EVT_ALL, nats_GetLastError(NULL));
         return TM_ERR_NATS;
@@ -140,7 +148,8 @@ static char *make_key(h2o_req_t *req, const gw_jwt_claims_t *c, size_t *klen)
     char *q = NULL;
     if (req->query_at != SIZE_MAX) {
         q = tm_xstrndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
-        for (char *save = NULL, *p = strtok_r(q, "&", &save); p != NULL; p = strtok_r(NULL, "&", &save)) {
+        for (char *save = NULL, *p = strtok_r(q, "&", &save); p != NULL;
+             p = strtok_r(NULL, "&", &save)) {
             if (n == MAX_QUERY_PARAMS) {
                 free(q);
                 return NULL;
@@ -151,7 +160,8 @@ static char *make_key(h2o_req_t *req, const gw_jwt_claims_t *c, size_t *klen)
     }
     size_t cap = 128 + plen + (req->path.len - plen) + 2, len;
     char *key = tm_xmalloc(cap);
-    len = (size_t)snprintf(key, cap, "%s|%d|%.*s?", c->sub, (int)c->role, (int)plen, req->path.base);
+    len =
+        (size_t)snprintf(key, cap, "%s|%d|%.*s?", c->sub, (int)c->role, (int)plen, req->path.base);
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(key + len, cap - len, "%s%s", i ? "&" : "", params[i]);
     free(q);
@@ -208,7 +218,8 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
     for (size_t i = 0; i < n; i++)
         lower.base[i] = (char)tolower((unsigned char)lower.base[i]);
     h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, lower.base, n, 1, orig.base, v.base, v.len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, lower.base, n, 1, orig.base, v.base,
+                          v.len);
 }
 
 static void serve_hit(h2o_req_t *req, const gw_http_log_t *lg, const gw_cache_item_t *it)
@@ -306,7 +317,8 @@ static bool tags_from_reply(gw_cache_ticket_t *tk, json_t *body, int64_t *versio
         size_t i;
         if (!json_is_array(data) || tk->ntags + json_array_size(data) > GW_CACHE_MAX_TAGS)
             return false; /* more workspaces than tags: left to the service */
-        json_array_foreach(data, i, w) {
+        json_array_foreach(data, i, w)
+        {
             const char *id = json_string_value(json_object_get(w, "id"));
             if (id == NULL)
                 return false;
@@ -320,9 +332,11 @@ static void store(gw_server_t *s, gw_cache_ticket_t *tk, natsMsg *msg)
 {
     const char *cc = NULL, *etag = NULL, *ctype = NULL;
     gw_cache_item_t it = {.body = natsMsg_GetData(msg), .len = (size_t)natsMsg_GetDataLength(msg)};
-    if (natsMsgHeader_Get(msg, "Cache-Control", &cc) == NATS_OK && cc != NULL && strstr(cc, "no-store"))
+    if (natsMsgHeader_Get(msg, "Cache-Control", &cc) == NATS_OK && cc != NULL &&
+        strstr(cc, "no-store"))
         return;
-    json_t *body = tk->rule == RULE_TASK || tk->rule == RULE_WORKSPACE_LIST ? reply_json(msg) : NULL;
+    json_t *body =
+        tk->rule == RULE_TASK || tk->rule == RULE_WORKSPACE_LIST ? reply_json(msg) : NULL;
     bool ok = (body != NULL || (tk->rule != RULE_TASK && tk->rule != RULE_WORKSPACE_LIST)) &&
               tags_from_reply(tk, body, &it.version);
     json_decref(body);
@@ -333,7 +347,8 @@ static void store(gw_server_t *s, gw_cache_ticket_t *tk, natsMsg *msg)
     if (natsMsgHeader_Get(msg, TM_HDR_CONTENT_TYPE, &ctype) != NATS_OK || ctype == NULL)
         ctype = "application/json";
     snprintf(it.ctype, sizeof(it.ctype), "%s", ctype);
-    if (gw_cache_store(s->cache, tk->key, tk->klen, &it, tk->tags, tk->ntags, tk->epoch, tm_now_ms())) {
+    if (gw_cache_store(s->cache, tk->key, tk->klen, &it, tk->tags, tk->ntags, tk->epoch,
+                       tm_now_ms())) {
         uint64_t entries, bytes;
         tm_counter_add(g_m.stores, 1);
         gw_cache_size(s->cache, &entries, &bytes);
@@ -390,13 +405,13 @@ void gw_cache_http_admin(gw_thread_t *t, h2o_req_t *req, const gw_http_log_t *lg
     }
     gw_cache_stats(s->cache, tm_now_ms(), &st);
     uint64_t lookups = st.hits + st.misses;
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I}", "entries",
-                          (json_int_t)st.entries, "bytes", (json_int_t)st.bytes, "hits",
-                          (json_int_t)st.hits, "misses", (json_int_t)st.misses, "hit_rate",
-                          lookups ? (double)st.hits / (double)lookups : 0.0, "evictions",
-                          (json_int_t)st.evictions, "invalidations", (json_int_t)st.invalidations,
-                          "stores", (json_int_t)st.stores, "max_bytes",
-                          (json_int_t)s->cfg->cache_bytes, "ttl_ms", (json_int_t)s->cfg->cache_ttl_ms);
+    json_t *o = json_pack(
+        "{s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I}", "entries", (json_int_t)st.entries,
+        "bytes", (json_int_t)st.bytes, "hits", (json_int_t)st.hits, "misses", (json_int_t)st.misses,
+        "hit_rate", lookups ? (double)st.hits / (double)lookups : 0.0, "evictions",
+        (json_int_t)st.evictions, "invalidations", (json_int_t)st.invalidations, "stores",
+        (json_int_t)st.stores, "max_bytes", (json_int_t)s->cfg->cache_bytes, "ttl_ms",
+        (json_int_t)s->cfg->cache_ttl_ms);
     char *text = json_dumps(o, JSON_COMPACT);
     gw_http_send(req, lg, 200, "application/json", text, strlen(text));
     free(text);

@@ -23,9 +23,9 @@
 
 /* What a forwarded request remembers for the cache until its reply (zeroed = nothing). */
 typedef struct {
-    int rule;      /* how to tag a read; 0 = not cached */
-    bool write;    /* invalidate when it ends */
-    char *key;     /* malloc'd cache key of a read */
+    int rule;   /* how to tag a read; 0 = not cached */
+    bool write; /* invalidate when it ends */
+    char *key;  /* malloc'd cache key of a read */
     size_t klen;
     uint64_t epoch;
     uint32_t tags[GW_CACHE_MAX_TAGS];

@@ -14,39 +14,71 @@
 static gw_config_t g_cfg; /* tm_config tables point at static storage */
 
 static const tm_config_var_t vars[] = {
-    {"TM_HTTP_HOST", TM_CFG_STRING, &g_cfg.http_host, "0.0.0.0", 0, 0, false, false, NULL, "address of the HTTP listener"},
+    {"TM_HTTP_HOST", TM_CFG_STRING, &g_cfg.http_host, "0.0.0.0", 0, 0, false, false, NULL,
+     "address of the HTTP listener"},
     {"TM_HTTP_PORT", TM_CFG_PORT, &g_cfg.http_port, "8080", 0, 0, false, false, NULL, "HTTP port"},
-    {"TM_ADMIN_PORT", TM_CFG_PORT, &g_cfg.admin_port, "9100", 0, 0, false, false, NULL, "admin port (/metrics, /healthz, /readyz)"},
-    {"TM_GATEWAY_THREADS", TM_CFG_INT, &g_cfg.threads, "0", 0, 64, false, false, NULL, "event-loop threads (0 = number of cores)"},
-    {"TM_NATS_URL", TM_CFG_STRING, &g_cfg.nats_url, NULL, 0, 0, true, false, NULL, "NATS server URL(s)"},
-    {"TM_JWT_ALG", TM_CFG_ENUM, &g_cfg.jwt_alg, "ES256", 0, 0, false, false, "ES256|HS256", "access-token algorithm"},
-    {"TM_JWT_PUBLIC_KEY_FILE", TM_CFG_STRING, &g_cfg.jwt_public_key_file, NULL, 0, 0, false, false, NULL, "PEM public key (ES256)"},
-    {"TM_JWT_SECRET", TM_CFG_STRING, &g_cfg.jwt_secret, NULL, 0, 0, false, true, NULL, "HMAC secret, >= 32 bytes (HS256)"},
-    {"TM_JWT_ISSUER", TM_CFG_STRING, &g_cfg.jwt_issuer, "taskmesh", 0, 0, false, false, NULL, "required iss claim"},
-    {"TM_JWT_AUDIENCE", TM_CFG_STRING, &g_cfg.jwt_audience, "taskmesh-api", 0, 0, false, false, NULL, "required aud claim"},
-    {"TM_JWT_LEEWAY", TM_CFG_DURATION_MS, &g_cfg.jwt_leeway_ms, "30s", 0, 300000, false, false, NULL, "clock skew allowed for exp/nbf/iat"},
-    {"TM_REQUEST_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.request_timeout_ms, "5s", 10, 600000, false, false, NULL, "deadline of a forwarded request (504 after)"},
-    {"TM_MAX_INFLIGHT", TM_CFG_INT, &g_cfg.max_inflight, "4096", 1, 1000000, false, false, NULL, "pending forwarded requests per thread (503 beyond)"},
-    {"TM_CORS_ORIGINS", TM_CFG_STRING, &g_cfg.cors_origins_raw, "", 0, 0, false, false, NULL, "comma-separated allowed origins (empty = none)"},
-    {"TM_TLS_CERT", TM_CFG_STRING, &g_cfg.tls_cert, NULL, 0, 0, false, false, NULL, "PEM certificate chain (TLS when set with TM_TLS_KEY)"},
-    {"TM_TLS_KEY", TM_CFG_STRING, &g_cfg.tls_key, NULL, 0, 0, false, false, NULL, "PEM private key"},
-    {"TM_LOG_LEVEL", TM_CFG_ENUM, NULL, "info", 0, 0, false, false, "debug|info|warn|error|off", "log level"},
-    {"TM_DRAIN_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.drain_timeout_ms, "10s", 0, 600000, false, false, NULL, "time to finish in-flight requests on SIGTERM"},
-    {"TM_WS_MAX_CONNECTIONS", TM_CFG_INT, &g_cfg.ws_max_connections, "20000", 1, 10000000, false, false, NULL, "WebSocket connections per gateway (503 beyond)"},
-    {"TM_WS_MAX_PER_USER", TM_CFG_INT, &g_cfg.ws_max_per_user, "20", 1, 100000, false, false, NULL, "WebSocket connections per user per gateway (429 beyond)"},
-    {"TM_WS_MAX_MESSAGE", TM_CFG_BYTES, &g_cfg.ws_max_message, "64KiB", 125, 16777216, false, false, NULL, "largest client WebSocket message (close 1009 beyond)"},
-    {"TM_WS_SEND_QUEUE_BYTES", TM_CFG_BYTES, &g_cfg.ws_send_queue_bytes, "256KiB", 4096, 1073741824, false, false, NULL, "unsent bytes per WebSocket (close 1013 beyond)"},
-    {"TM_WS_IDLE_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.ws_idle_timeout_ms, "60s", 1000, 3600000, false, false, NULL, "close a silent WebSocket after this; pings at half of it"},
-    {"TM_WS_OPS_PER_SEC", TM_CFG_INT, &g_cfg.ws_ops_per_sec, "20", 1, 100000, false, false, NULL, "client ops per second per WebSocket (burst twice that)"},
-    {"TM_CACHE_BYTES", TM_CFG_BYTES, &g_cfg.cache_bytes, "64MiB", 0, INT64_C(1) << 40, false, false, NULL, "response cache size per gateway (0 = off)"},
-    {"TM_CACHE_TTL", TM_CFG_DURATION_MS, &g_cfg.cache_ttl_ms, "30s", 1, 3600000, false, false, NULL, "longest life of a cached response"},
-    {"TM_RATE_USER_RPS", TM_CFG_INT, &g_cfg.rate_user_rps, "500", 0, 1000000, false, false, NULL, "requests/s per user, per gateway replica (0 = no limit)"},
-    {"TM_RATE_USER_BURST", TM_CFG_INT, &g_cfg.rate_user_burst, "1000", 1, 1000000, false, false, NULL, "burst per user"},
-    {"TM_RATE_IP_RPS", TM_CFG_INT, &g_cfg.rate_ip_rps, "100", 0, 1000000, false, false, NULL, "requests/s per client IP on unauthenticated routes (0 = no limit)"},
-    {"TM_RATE_IP_BURST", TM_CFG_INT, &g_cfg.rate_ip_burst, "200", 1, 1000000, false, false, NULL, "burst per client IP"},
-    {"TM_RATE_AUTH_RPS", TM_CFG_INT, &g_cfg.rate_auth_rps, "20", 0, 1000000, false, false, NULL, "login/register/refresh per client IP per second (0 = no limit)"},
-    {"TM_RATE_AUTH_BURST", TM_CFG_INT, &g_cfg.rate_auth_burst, "100", 1, 1000000, false, false, NULL, "burst of login/register/refresh per client IP"},
-    {"TM_MAX_CONNECTIONS", TM_CFG_INT, &g_cfg.max_connections, "30000", 1, 1000000, false, false, NULL, "open client connections per gateway (closed beyond)"},
+    {"TM_ADMIN_PORT", TM_CFG_PORT, &g_cfg.admin_port, "9100", 0, 0, false, false, NULL,
+     "admin port (/metrics, /healthz, /readyz)"},
+    {"TM_GATEWAY_THREADS", TM_CFG_INT, &g_cfg.threads, "0", 0, 64, false, false, NULL,
+     "event-loop threads (0 = number of cores)"},
+    {"TM_NATS_URL", TM_CFG_STRING, &g_cfg.nats_url, NULL, 0, 0, true, false, NULL,
+     "NATS server URL(s)"},
+    {"TM_JWT_ALG", TM_CFG_ENUM, &g_cfg.jwt_alg, "ES256", 0, 0, false, false, "ES256|HS256",
+     "access-token algorithm"},
+    {"TM_JWT_PUBLIC_KEY_FILE", TM_CFG_STRING, &g_cfg.jwt_public_key_file, NULL, 0, 0, false, false,
+     NULL, "PEM public key (ES256)"},
+    {"TM_JWT_SECRET", TM_CFG_STRING, &g_cfg.jwt_secret, NULL, 0, 0, false, true, NULL,
+     "HMAC secret, >= 32 bytes (HS256)"},
+    {"TM_JWT_ISSUER", TM_CFG_STRING, &g_cfg.jwt_issuer, "taskmesh", 0, 0, false, false, NULL,
+     "required iss claim"},
+    {"TM_JWT_AUDIENCE", TM_CFG_STRING, &g_cfg.jwt_audience, "taskmesh-api", 0, 0, false, false,
+     NULL, "required aud claim"},
+    {"TM_JWT_LEEWAY", TM_CFG_DURATION_MS, &g_cfg.jwt_leeway_ms, "30s", 0, 300000, false, false,
+     NULL, "clock skew allowed for exp/nbf/iat"},
+    {"TM_REQUEST_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.request_timeout_ms, "5s", 10, 600000, false,
+     false, NULL, "deadline of a forwarded request (504 after)"},
+    {"TM_MAX_INFLIGHT", TM_CFG_INT, &g_cfg.max_inflight, "4096", 1, 1000000, false, false, NULL,
+     "pending forwarded requests per thread (503 beyond)"},
+    {"TM_CORS_ORIGINS", TM_CFG_STRING, &g_cfg.cors_origins_raw, "", 0, 0, false, false, NULL,
+     "comma-separated allowed origins (empty = none)"},
+    {"TM_TLS_CERT", TM_CFG_STRING, &g_cfg.tls_cert, NULL, 0, 0, false, false, NULL,
+     "PEM certificate chain (TLS when set with TM_TLS_KEY)"},
+    {"TM_TLS_KEY", TM_CFG_STRING, &g_cfg.tls_key, NULL, 0, 0, false, false, NULL,
+     "PEM private key"},
+    {"TM_LOG_LEVEL", TM_CFG_ENUM, NULL, "info", 0, 0, false, false, "debug|info|warn|error|off",
+     "log level"},
+    {"TM_DRAIN_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.drain_timeout_ms, "10s", 0, 600000, false,
+     false, NULL, "time to finish in-flight requests on SIGTERM"},
+    {"TM_WS_MAX_CONNECTIONS", TM_CFG_INT, &g_cfg.ws_max_connections, "20000", 1, 10000000, false,
+     false, NULL, "WebSocket connections per gateway (503 beyond)"},
+    {"TM_WS_MAX_PER_USER", TM_CFG_INT, &g_cfg.ws_max_per_user, "20", 1, 100000, false, false, NULL,
+     "WebSocket connections per user per gateway (429 beyond)"},
+    {"TM_WS_MAX_MESSAGE", TM_CFG_BYTES, &g_cfg.ws_max_message, "64KiB", 125, 16777216, false, false,
+     NULL, "largest client WebSocket message (close 1009 beyond)"},
+    {"TM_WS_SEND_QUEUE_BYTES", TM_CFG_BYTES, &g_cfg.ws_send_queue_bytes, "256KiB", 4096, 1073741824,
+     false, false, NULL, "unsent bytes per WebSocket (close 1013 beyond)"},
+    {"TM_WS_IDLE_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.ws_idle_timeout_ms, "60s", 1000, 3600000,
+     false, false, NULL, "close a silent WebSocket after this; pings at half of it"},
+    {"TM_WS_OPS_PER_SEC", TM_CFG_INT, &g_cfg.ws_ops_per_sec, "20", 1, 100000, false, false, NULL,
+     "client ops per second per WebSocket (burst twice that)"},
+    {"TM_CACHE_BYTES", TM_CFG_BYTES, &g_cfg.cache_bytes, "64MiB", 0, INT64_C(1) << 40, false, false,
+     NULL, "response cache size per gateway (0 = off)"},
+    {"TM_CACHE_TTL", TM_CFG_DURATION_MS, &g_cfg.cache_ttl_ms, "30s", 1, 3600000, false, false, NULL,
+     "longest life of a cached response"},
+    {"TM_RATE_USER_RPS", TM_CFG_INT, &g_cfg.rate_user_rps, "500", 0, 1000000, false, false, NULL,
+     "requests/s per user, per gateway replica (0 = no limit)"},
+    {"TM_RATE_USER_BURST", TM_CFG_INT, &g_cfg.rate_user_burst, "1000", 1, 1000000, false, false,
+     NULL, "burst per user"},
+    {"TM_RATE_IP_RPS", TM_CFG_INT, &g_cfg.rate_ip_rps, "100", 0, 1000000, false, false, NULL,
+     "requests/s per client IP on unauthenticated routes (0 = no limit)"},
+    {"TM_RATE_IP_BURST", TM_CFG_INT, &g_cfg.rate_ip_burst, "200", 1, 1000000, false, false, NULL,
+     "burst per client IP"},
+    {"TM_RATE_AUTH_RPS", TM_CFG_INT, &g_cfg.rate_auth_rps, "20", 0, 1000000, false, false, NULL,
+     "login/register/refresh per client IP per second (0 = no limit)"},
+    {"TM_RATE_AUTH_BURST", TM_CFG_INT, &g_cfg.rate_auth_burst, "100", 1, 1000000, false, false,
+     NULL, "burst of login/register/refresh per client IP"},
+    {"TM_MAX_CONNECTIONS", TM_CFG_INT, &g_cfg.max_connections, "30000", 1, 1000000, false, false,
+     NULL, "open client connections per gateway (closed beyond)"},
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -66,7 +98,8 @@ static char *read_small_file(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "TM_JWT_PUBLIC_KEY_FILE: cannot open '%s': %s", path, strerror(errno));
+        snprintf(err, errlen, "TM_JWT_PUBLIC_KEY_FILE: cannot open '%s': %s", path,
+                 strerror(errno));
         return NULL;
     }
     char *buf = tm_xmalloc(KEY_FILE_MAX + 1);
@@ -93,7 +126,8 @@ static int split_origins(gw_config_t *cfg, char *err, size_t errlen)
             len--;
         if (len > 0) {
             if (cfg->ncors == GW_MAX_CORS_ORIGINS || len == 1) {
-                snprintf(err, errlen, "TM_CORS_ORIGINS: at most %d explicit origins ('*' is not allowed)",
+                snprintf(err, errlen,
+                         "TM_CORS_ORIGINS: at most %d explicit origins ('*' is not allowed)",
                          GW_MAX_CORS_ORIGINS);
                 return TM_ERR_INVALID;
             }
@@ -110,7 +144,8 @@ static int check_key(gw_config_t *cfg, char *err, size_t errlen)
 {
     if (cfg->jwt_alg == GW_JWT_HS256) {
         if (cfg->jwt_secret == NULL || strlen(cfg->jwt_secret) < 32) {
-            snprintf(err, errlen, "TM_JWT_SECRET: required with TM_JWT_ALG=HS256, at least 32 bytes");
+            snprintf(err, errlen,
+                     "TM_JWT_SECRET: required with TM_JWT_ALG=HS256, at least 32 bytes");
             return TM_ERR_INVALID;
         }
         return TM_OK;

@@ -15,16 +15,16 @@ typedef struct {
     char *http_host;
     int64_t http_port;
     int64_t admin_port;
-    int64_t threads;          /* resolved: >= 1 */
+    int64_t threads; /* resolved: >= 1 */
     char *nats_url;
-    int jwt_alg;              /* gw_jwt_alg_t */
+    int jwt_alg; /* gw_jwt_alg_t */
     char *jwt_public_key_file;
     char *jwt_secret;
     char *jwt_issuer;
     char *jwt_audience;
     int64_t jwt_leeway_ms;
     int64_t request_timeout_ms;
-    int64_t max_inflight;     /* per thread */
+    int64_t max_inflight; /* per thread */
     char *cors_origins_raw;
     char *tls_cert;
     char *tls_key;
@@ -38,12 +38,12 @@ typedef struct {
     int64_t ws_idle_timeout_ms;  /* pings every half of it */
     int64_t ws_ops_per_sec;      /* client ops; burst twice that */
     /* response cache and rate limits (per gateway replica; cache_http.c, gw_limits.c) */
-    int64_t cache_bytes;      /* 0 disables the cache */
+    int64_t cache_bytes; /* 0 disables the cache */
     int64_t cache_ttl_ms;
     int64_t rate_user_rps, rate_user_burst; /* authenticated routes, per user */
     int64_t rate_ip_rps, rate_ip_burst;     /* unauthenticated routes, per client IP */
     int64_t rate_auth_rps, rate_auth_burst; /* login/register/refresh, per client IP */
-    int64_t max_connections;  /* open client connections per gateway */
+    int64_t max_connections;                /* open client connections per gateway */
     /* derived */
     char *jwt_public_key_pem; /* contents of jwt_public_key_file (ES256) */
     size_t ncors;

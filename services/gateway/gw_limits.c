@@ -23,7 +23,8 @@ static void set_policy(policy_t i, const char *name, int64_t rps, int64_t burst)
     g_policies[i] = (gw_rate_policy_t){.name = name, .rps = (double)rps, .burst = (double)burst};
     char labels[64];
     snprintf(labels, sizeof(labels), "policy=\"%s\"", name);
-    g_limited[i] = tm_metrics_counter("tm_http_rate_limited_total", "requests refused with 429", labels);
+    g_limited[i] =
+        tm_metrics_counter("tm_http_rate_limited_total", "requests refused with 429", labels);
 }
 
 void gw_limits_configure(gw_server_t *s)
@@ -79,7 +80,8 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
     for (size_t i = 0; i < n; i++)
         lower.base[i] = (char)tolower((unsigned char)lower.base[i]);
     h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, lower.base, n, 1, orig.base, v.base, v.len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, lower.base, n, 1, orig.base, v.base,
+                          v.len);
 }
 
 bool gw_limits_refuse_request(h2o_req_t *req, const gw_http_log_t *lg)
@@ -108,7 +110,8 @@ static policy_t policy_for(const gw_route_t *r)
 {
     if (r->auth)
         return POLICY_USER;
-    if (strcmp(r->pattern, "/api/v1/auth/login") == 0 || strcmp(r->pattern, "/api/v1/auth/register") == 0 ||
+    if (strcmp(r->pattern, "/api/v1/auth/login") == 0 ||
+        strcmp(r->pattern, "/api/v1/auth/register") == 0 ||
         strcmp(r->pattern, "/api/v1/auth/refresh") == 0)
         return POLICY_AUTH;
     return POLICY_IP;
@@ -162,7 +165,8 @@ bool gw_limits_refuse_rate(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r,
         key[1] = ':';
         client_ip(req, key + 2, sizeof(key) - 2);
     }
-    gw_rate_result_t res = gw_ratelimit_take(t->server->ratelimit, key, strlen(key), p, tm_now_us());
+    gw_rate_result_t res =
+        gw_ratelimit_take(t->server->ratelimit, key, strlen(key), p, tm_now_us());
     if (res.allowed)
         return false;
     tm_counter_add(g_limited[pi], 1);

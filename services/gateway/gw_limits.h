@@ -29,13 +29,13 @@
 #include "routes.h"
 #include "server.h"
 
-#define GW_REQ_TIMEOUT_MS 10000
+#define GW_REQ_TIMEOUT_MS     10000
 #define GW_H2_IDLE_TIMEOUT_MS 10000
-#define GW_H2_MAX_STREAMS 100
-#define GW_MAX_HEADERS 64
-#define GW_MAX_HEADER_BYTES (16 * 1024)
-#define GW_MAX_TARGET 8192
-#define GW_RATE_MAX_KEYS 131072
+#define GW_H2_MAX_STREAMS     100
+#define GW_MAX_HEADERS        64
+#define GW_MAX_HEADER_BYTES   (16 * 1024)
+#define GW_MAX_TARGET         8192
+#define GW_RATE_MAX_KEYS      131072
 
 /* Apply the h2o settings to s->globalconf and create the rate limiter (main thread,
  * before the loops start). */

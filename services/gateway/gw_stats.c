@@ -21,7 +21,8 @@ static tm_histogram_t *hist_for(int route, int cls)
         snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%dxx\"",
                  gw_routes[route].pattern, gw_routes[route].method, cls + 1);
         h = tm_metrics_histogram("tm_http_request_duration_seconds",
-                                 "HTTP request latency by route, method and status class", labels, NULL, 0);
+                                 "HTTP request latency by route, method and status class", labels,
+                                 NULL, 0);
         __atomic_store_n(slot, h, __ATOMIC_RELEASE);
     }
     return h;

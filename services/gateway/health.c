@@ -19,8 +19,8 @@ static const char *const subjects[NSERVICES] = {TM_SUBJ_TASK_HEALTH, TM_SUBJ_REA
 
 typedef struct health {
     gw_thread_t *thread;
-    h2o_req_t *req;              /* NULL once the client is gone */
-    struct health **slot;        /* in the request's pool: clears req when h2o frees it */
+    h2o_req_t *req;       /* NULL once the client is gone */
+    struct health **slot; /* in the request's pool: clears req when h2o frees it */
     gw_http_log_t log;
     int remaining;
     json_t *services;
@@ -50,8 +50,8 @@ static json_t *gateway_status(gw_thread_t *t)
 static void answer(health_t *h)
 {
     json_object_set_new(h->services, "gateway", gateway_status(h->thread));
-    json_t *body = json_pack("{s:s, s:O}", "status", h->all_up ? "ok" : "degraded", "services",
-                             h->services);
+    json_t *body =
+        json_pack("{s:s, s:O}", "status", h->all_up ? "ok" : "degraded", "services", h->services);
     char *text = json_dumps(body, JSON_COMPACT);
     gw_http_send(h->req, &h->log, h->all_up ? 200 : 503, "application/json", text, strlen(text));
     free(text);
@@ -102,17 +102,20 @@ static void ask(health_t *h, int i)
     sub_t *sub = tm_xcalloc(1, sizeof(*sub));
     sub->h = h;
     sub->service = i;
-    gw_pending_t *p = gw_pending_add(&t->pending, t->ctx.loop, &t->health_timeout, NULL, on_sub_done, sub);
+    gw_pending_t *p =
+        gw_pending_add(&t->pending, t->ctx.loop, &t->health_timeout, NULL, on_sub_done, sub);
     if (p == NULL) { /* table full: count it as down at once */
         free(sub);
-        json_object_set_new(h->services, names[i], json_pack("{s:b, s:s}", "up", 0, "error", "busy"));
+        json_object_set_new(h->services, names[i],
+                            json_pack("{s:b, s:s}", "up", 0, "error", "busy"));
         h->all_up = false;
         h->remaining--;
         return;
     }
     atomic_store(&t->inflight, t->pending.count);
     snprintf(reply, sizeof(reply), "%s%" PRIu64, t->inbox_prefix, p->id);
-    if (natsMsg_Create(&m, subjects[i], reply, "{}", 2) != NATS_OK || gw_upstream_publish(t, m) != TM_OK)
+    if (natsMsg_Create(&m, subjects[i], reply, "{}", 2) != NATS_OK ||
+        gw_upstream_publish(t, m) != TM_OK)
         gw_pending_complete(&t->pending, p->id, NULL);
     natsMsg_Destroy(m);
 }

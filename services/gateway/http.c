@@ -20,13 +20,13 @@
 #include "upstream.h"
 #include "ws_conn.h"
 
-#define IDEM_KEY_MAX 128
+#define IDEM_KEY_MAX   128
 #define REQUEST_ID_MAX 64
-#define NMETHODS 8
-#define NSTATUS 600
+#define NMETHODS       8
+#define NSTATUS        600
 
-static const char *const method_names[NMETHODS] = {"GET", "POST", "PUT", "PATCH", "DELETE",
-                                                   "OPTIONS", "HEAD", "OTHER"};
+static const char *const method_names[NMETHODS] = {"GET",    "POST",    "PUT",  "PATCH",
+                                                   "DELETE", "OPTIONS", "HEAD", "OTHER"};
 static const char *const cors_allow_headers =
     "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, X-Request-Id";
 static const char *const cors_expose_headers =
@@ -42,8 +42,8 @@ typedef struct {
     gw_http_log_t log;
     gw_thread_t *thread;
     const gw_route_t *route;
-    bool conditional_get;   /* GET with If-None-Match */
-    bool not_sent;          /* publishing failed: answer 503 */
+    bool conditional_get; /* GET with If-None-Match */
+    bool not_sent;        /* publishing failed: answer 503 */
     char if_none_match[256];
     gw_cache_ticket_t cache;
 } gw_fwd_t;
@@ -68,9 +68,12 @@ static tm_counter_t *counter_for(const gw_http_log_t *lg, int status)
     if (c == NULL) {
         char labels[256];
         const char *route = lg->route >= 0 ? gw_routes[lg->route].pattern : "unmatched";
-        const char *method = lg->route >= 0 ? gw_routes[lg->route].method : method_names[method_index(lg->method)];
-        snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", route, method, status);
-        c = tm_metrics_counter("tm_http_requests_total", "HTTP requests by route, method and status", labels);
+        const char *method =
+            lg->route >= 0 ? gw_routes[lg->route].method : method_names[method_index(lg->method)];
+        snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", route, method,
+                 status);
+        c = tm_metrics_counter("tm_http_requests_total",
+                               "HTTP requests by route, method and status", labels);
         __atomic_store_n(&g_counters[row][status], c, __ATOMIC_RELEASE);
     }
     return c;
@@ -91,8 +94,8 @@ static void account(const gw_http_log_t *lg, int status, size_t bytes)
     snprintf(st, sizeof(st), "%d", status);
     snprintf(by, sizeof(by), "%zu", bytes);
     snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
-    const char *kv[] = {"method", lg->method, "path", lg->path, "status", st, "bytes", by,
-                        "latency_ms", ms, "user", lg->user, NULL};
+    const char *kv[] = {"method", lg->method,   "path", lg->path, "status", st,  "bytes",
+                        by,       "latency_ms", ms,     "user",   lg->user, NULL};
     tm_log_kv(TM_LOG_INFO, lg->request_id, "http", kv);
 }
 
@@ -104,12 +107,18 @@ void gw_http_log_gone(const gw_http_log_t *lg)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    default: return tm_problem_title(status);
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    default:
+        return tm_problem_title(status);
     }
 }
 
@@ -124,7 +133,8 @@ void gw_http_send(h2o_req_t *req, const gw_http_log_t *lg, int status, const cha
     if (atomic_load(&g_server->draining)) /* zero-downtime restarts: clients reconnect elsewhere */
         req->http1_is_persistent = 0;
     if (ctype != NULL)
-        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, ctype, strlen(ctype), 1);
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, ctype, strlen(ctype),
+                       1);
     account(lg, status, len);
     h2o_start_response(req, &generator);
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
@@ -134,7 +144,8 @@ void gw_http_send_problem(h2o_req_t *req, const gw_http_log_t *lg, int status, c
 {
     json_t *p = tm_problem_new(status, NULL, detail, lg->request_id);
     char *text = json_dumps(p, JSON_COMPACT);
-    gw_http_send(req, lg, status, TM_PROBLEM_MEDIA_TYPE, text ? text : "{}", text ? strlen(text) : 2);
+    gw_http_send(req, lg, status, TM_PROBLEM_MEDIA_TYPE, text ? text : "{}",
+                 text ? strlen(text) : 2);
     free(text);
     json_decref(p);
 }
@@ -148,7 +159,8 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
     h2o_iovec_t lower = h2o_strdup(&req->pool, name, n);
     for (size_t i = 0; i < n; i++)
         lower.base[i] = (char)tolower((unsigned char)lower.base[i]);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, lower.base, n, 1, orig.base, v.base, v.len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, lower.base, n, 1, orig.base, v.base,
+                          v.len);
 }
 
 /* The header value as a NUL-terminated pool string, or NULL. */
@@ -177,10 +189,10 @@ static bool valid_request_id(const char *s, size_t n)
  * or a token a client put where it does not belong) is logged as "***". */
 static bool loggable_param(const char *key, size_t n)
 {
-    static const char *const safe[] = {"workspace_id", "status", "priority", "assignee",
-                                       "label", "due_before", "due_after", "overdue", "q",
-                                       "sort", "limit", "cursor", "since", "unread",
-                                       "filename"};
+    static const char *const safe[] = {
+        "workspace_id", "status",    "priority", "assignee", "label",
+        "due_before",   "due_after", "overdue",  "q",        "sort",
+        "limit",        "cursor",    "since",    "unread",   "filename"};
     for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
         if (strlen(safe[i]) == n && memcmp(safe[i], key, n) == 0)
             return true;
@@ -358,7 +370,8 @@ static int authenticate(gw_thread_t *t, h2o_req_t *req, gw_http_log_t *lg, gw_jw
         const char *tok = auth + 7;
         while (*tok == ' ')
             tok++;
-        if (gw_jwt_cache_verify(t->jwt_cache, t->server->verifier, tok, strlen(tok), now, c, &why) == TM_OK) {
+        if (gw_jwt_cache_verify(t->jwt_cache, t->server->verifier, tok, strlen(tok), now, c,
+                                &why) == TM_OK) {
             if (!gw_jwt_deny_has(t->server->deny, c->sid, now))
                 return TM_OK;
             why = "session revoked";
@@ -446,13 +459,16 @@ static natsMsg *build_msg(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r,
     set_hdr(m, TM_HDR_CLIENT_IP, buf);
     for (int i = 0; i < params->n; i++) {
         char name[80], value[GW_PARAM_MAX + 1];
-        snprintf(name, sizeof(name), "%s%.*s", TM_HDR_PARAM_PREFIX, (int)params->p[i].name_len, params->p[i].name);
+        snprintf(name, sizeof(name), "%s%.*s", TM_HDR_PARAM_PREFIX, (int)params->p[i].name_len,
+                 params->p[i].name);
         snprintf(value, sizeof(value), "%.*s", (int)params->p[i].len, params->p[i].value);
         set_hdr(m, name, value);
     }
     if (req->query_at != SIZE_MAX)
-        set_hdr(m, TM_HDR_QUERY, h2o_strdup(&req->pool, req->path.base + req->query_at + 1,
-                                            req->path.len - req->query_at - 1).base);
+        set_hdr(m, TM_HDR_QUERY,
+                h2o_strdup(&req->pool, req->path.base + req->query_at + 1,
+                           req->path.len - req->query_at - 1)
+                    .base);
     copy_req_header(m, req, "if-match", TM_HDR_IF_MATCH);
     copy_req_header(m, req, "if-none-match", TM_HDR_IF_NONE_MATCH);
     copy_req_header(m, req, "idempotency-key", TM_HDR_IDEM_KEY);
@@ -467,8 +483,9 @@ static void update_inflight(gw_thread_t *t, int delta)
     tm_gauge_add(t->server->inflight_gauge, delta);
 }
 
-static const char *const reply_headers[] = {"ETag", "Location", "Content-Disposition",
-                                            "Idempotent-Replayed", "Cache-Control", "Retry-After"};
+static const char *const reply_headers[] = {
+    "ETag",          "Location",   "Content-Disposition", "Idempotent-Replayed",
+    "Cache-Control", "Retry-After"};
 
 static void send_reply(gw_fwd_t *f, h2o_req_t *req, natsMsg *msg)
 {
@@ -486,11 +503,13 @@ static void send_reply(gw_fwd_t *f, h2o_req_t *req, natsMsg *msg)
     natsMsgHeader_Get(msg, "ETag", &etag);
     if (natsMsgHeader_Get(msg, TM_HDR_CONTENT_TYPE, &ctype) != NATS_OK || ctype == NULL)
         ctype = status >= 400 ? TM_PROBLEM_MEDIA_TYPE : "application/json";
-    if (f->conditional_get && status == 200 && etag != NULL && strcmp(etag, f->if_none_match) == 0) {
+    if (f->conditional_get && status == 200 && etag != NULL &&
+        strcmp(etag, f->if_none_match) == 0) {
         gw_http_send(req, &f->log, 304, NULL, "", 0);
         return;
     }
-    gw_http_send(req, &f->log, status, ctype, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    gw_http_send(req, &f->log, status, ctype, natsMsg_GetData(msg),
+                 (size_t)natsMsg_GetDataLength(msg));
 }
 
 static void on_forward_done(gw_pending_t *p, natsMsg *msg)
@@ -531,7 +550,8 @@ static void forward(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r, const g
         free(f);
         return;
     }
-    gw_pending_t *p = gw_pending_add(&t->pending, t->ctx.loop, &t->req_timeout, req, on_forward_done, f);
+    gw_pending_t *p =
+        gw_pending_add(&t->pending, t->ctx.loop, &t->req_timeout, req, on_forward_done, f);
     if (p == NULL) {
         gw_cache_http_dispose(&f->cache);
         free(f);
@@ -639,8 +659,9 @@ void gw_http_register(gw_server_t *s)
     for (size_t i = 0; i < gw_nroutes; i++) {
         char labels[160];
         snprintf(labels, sizeof(labels), "route=\"%s\"", gw_routes[i].pattern);
-        g_latency[i] = tm_metrics_histogram("tm_http_request_seconds", "HTTP request latency by route",
-                                            labels, NULL, 0);
+        g_latency[i] = tm_metrics_histogram("tm_http_request_seconds",
+                                            "HTTP request latency by route", labels, NULL, 0);
     }
-    s->inflight_gauge = tm_metrics_gauge("tm_http_inflight", "forwarded requests waiting for a reply", "");
+    s->inflight_gauge =
+        tm_metrics_gauge("tm_http_inflight", "forwarded requests waiting for a reply", "");
 }

@@ -11,7 +11,7 @@
 
 /* What the access log and the metrics need about one request. */
 typedef struct {
-    int route;              /* index into gw_routes, or -1 */
+    int route; /* index into gw_routes, or -1 */
     char method[12];
     char path[GW_LOG_PATH_MAX]; /* with the access_token query value masked */
     char request_id[65];
@@ -28,8 +28,7 @@ void gw_http_on_replies(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
 /* Shared with health.c: send a JSON (or other) body and log the request. body is copied. */
 void gw_http_send(h2o_req_t *req, const gw_http_log_t *lg, int status, const char *ctype,
                   const char *body, size_t len);
-void gw_http_send_problem(h2o_req_t *req, const gw_http_log_t *lg, int status,
-                          const char *detail);
+void gw_http_send_problem(h2o_req_t *req, const gw_http_log_t *lg, int status, const char *detail);
 /* Log a request whose client went away before its answer. */
 void gw_http_log_gone(const gw_http_log_t *lg);
 

@@ -89,7 +89,8 @@ gw_jwt_verifier_t *gw_jwt_verifier_new(const gw_jwt_config_t *cfg, char *err, si
     v->issuer = tm_xstrdup(cfg->issuer ? cfg->issuer : "");
     v->audience = tm_xstrdup(cfg->audience ? cfg->audience : "");
     if (cfg->alg == GW_JWT_ES256) {
-        if (cfg->public_key_pem == NULL || (v->pkey = parse_ec_key(cfg->public_key_pem, err, errlen)) == NULL)
+        if (cfg->public_key_pem == NULL ||
+            (v->pkey = parse_ec_key(cfg->public_key_pem, err, errlen)) == NULL)
             goto fail;
     } else {
         if (cfg->secret == NULL || cfg->secret_len < 32) {
@@ -184,8 +185,10 @@ static bool verify_signature(const gw_jwt_verifier_t *v, const char *data, size_
     long len = tm_b64url_decode(sig64, siglen, sig, sizeof(sig));
     if (v->alg == GW_JWT_ES256)
         return len == 64 && verify_es256(v->pkey, data, n, sig);
-    if (len != 32 || HMAC(EVP_sha256(), v->secret, (int)v->secret_len,
-                          (const unsigned char *)data, n, mac, &maclen) == NULL || maclen != 32)
+    if (len != 32 ||
+        HMAC(EVP_sha256(), v->secret, (int)v->secret_len, (const unsigned char *)data, n, mac,
+             &maclen) == NULL ||
+        maclen != 32)
         return false;
     return CRYPTO_memcmp(mac, sig, 32) == 0;
 }
@@ -198,9 +201,8 @@ static bool aud_matches(const json_t *aud, const char *want)
     json_t *item;
     if (!json_is_array(aud))
         return false;
-    json_array_foreach(aud, i, item)
-        if (json_is_string(item) && strcmp(json_string_value(item), want) == 0)
-            return true;
+    json_array_foreach(aud, i, item) if (json_is_string(item) &&
+                                         strcmp(json_string_value(item), want) == 0) return true;
     return false;
 }
 
@@ -266,8 +268,7 @@ int gw_jwt_verify(const gw_jwt_verifier_t *v, const char *token, size_t len, int
     d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
     if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)) != NULL)
         return TM_ERR_AUTH;
-    if ((hdr = decode_segment(token, (size_t)(d1 - token))) == NULL ||
-        !check_header(v, hdr, why))
+    if ((hdr = decode_segment(token, (size_t)(d1 - token))) == NULL || !check_header(v, hdr, why))
         goto cleanup;
     if (!verify_signature(v, token, (size_t)(d2 - token), d2 + 1, len - (size_t)(d2 + 1 - token))) {
         *why = "bad signature";

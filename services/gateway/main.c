@@ -11,7 +11,9 @@
 static bool admin_ready(void *ctx, json_t *checks)
 {
     gw_server_t *s = ctx;
-    json_object_set_new(checks, "nats", json_boolean(s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED));
+    json_object_set_new(
+        checks, "nats",
+        json_boolean(s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED));
     json_object_set_new(checks, "draining", json_boolean(atomic_load(&s->draining)));
     return gw_server_ready(s);
 }

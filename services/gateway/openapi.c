@@ -11,10 +11,9 @@ static json_t *path_params(const char *pattern)
     json_t *list = json_array();
     for (const char *p = strchr(pattern, '{'); p != NULL; p = strchr(p + 1, '{')) {
         size_t n = strcspn(p + 1, "}");
-        json_array_append_new(
-            list, json_pack("{s:s%, s:s, s:b, s:{s:s, s:s}}", "name", p + 1, n, "in", "path",
-                            "required", 1, "schema", "type", "string", "pattern",
-                            "^[A-Za-z0-9_-]{1,64}$"));
+        json_array_append_new(list, json_pack("{s:s%, s:s, s:b, s:{s:s, s:s}}", "name", p + 1, n,
+                                              "in", "path", "required", 1, "schema", "type",
+                                              "string", "pattern", "^[A-Za-z0-9_-]{1,64}$"));
     }
     return list;
 }
@@ -30,10 +29,11 @@ static json_t *request_body(const gw_route_t *r)
 
 static json_t *operation(const gw_route_t *r)
 {
-    json_t *op = json_pack("{s:s, s:s, s:o}", "summary", r->summary, "operationId",
-                           r->subject ? r->subject : r->pattern, "parameters",
-                           path_params(r->pattern));
-    json_object_set_new(op, "security", r->auth ? json_pack("[{s:[]}]", "bearerAuth") : json_array());
+    json_t *op =
+        json_pack("{s:s, s:s, s:o}", "summary", r->summary, "operationId",
+                  r->subject ? r->subject : r->pattern, "parameters", path_params(r->pattern));
+    json_object_set_new(op, "security",
+                        r->auth ? json_pack("[{s:[]}]", "bearerAuth") : json_array());
     if (r->auth)
         json_object_set_new(op, "x-min-role", json_string(gw_role_name(r->min_role)));
     if (r->body != GW_BODY_NONE)
@@ -62,9 +62,9 @@ json_t *gw_openapi_build(const char *version)
         json_object_set_new(item, method, operation(r));
     }
     return json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:{s:{s:s, s:s, s:s}}}}", "openapi", "3.0.3",
-                     "info", "title", "taskmesh API", "version", version ? version : "0",
-                     "paths", paths, "components", "securitySchemes", "bearerAuth", "type",
-                     "http", "scheme", "bearer", "bearerFormat", "JWT");
+                     "info", "title", "taskmesh API", "version", version ? version : "0", "paths",
+                     paths, "components", "securitySchemes", "bearerAuth", "type", "http", "scheme",
+                     "bearer", "bearerFormat", "JWT");
 }
 
 char *gw_openapi_render(const char *version, size_t *len)

@@ -25,20 +25,20 @@ typedef struct gw_pending_guard {
 
 struct gw_pending {
     uint64_t id;
-    h2o_req_t *req;           /* NULL once the client is gone (or for sub-requests) */
+    h2o_req_t *req; /* NULL once the client is gone (or for sub-requests) */
     gw_pending_guard_t *guard;
     h2o_timeout_entry_t timeout;
     gw_pending_done_fn done;
-    void *ctx;                /* for done */
+    void *ctx; /* for done */
     struct gw_pending_table *table;
-    gw_pending_t *next;       /* hash chain */
+    gw_pending_t *next; /* hash chain */
 };
 
 typedef struct gw_pending_table {
     gw_pending_t **buckets;
     size_t mask;
     size_t count;
-    size_t cap;               /* TM_MAX_INFLIGHT */
+    size_t cap; /* TM_MAX_INFLIGHT */
     uint64_t next_id;
 } gw_pending_table_t;
 

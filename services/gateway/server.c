@@ -22,14 +22,15 @@
 #include "ws_hub.h"
 
 #define LISTEN_BACKLOG 1024
-#define DRAIN_POLL_US 20000
+#define DRAIN_POLL_US  20000
 #define DRAIN_GRACE_MS 500
 
 static gw_server_t *g_servers; /* keeps stopped servers reachable until exit */
 
 static int bind_listener(const char *host, int port)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     char portstr[8];
     int fd = -1, on = 1;
@@ -60,8 +61,8 @@ static SSL_CTX *tls_context(const gw_config_t *cfg)
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-        tm_logf(TM_LOG_ERROR, NULL, "TM_TLS_KEY: cannot load '%s' or it does not match the certificate",
-                cfg->tls_key);
+        tm_logf(TM_LOG_ERROR, NULL,
+                "TM_TLS_KEY: cannot load '%s' or it does not match the certificate", cfg->tls_key);
         goto fail;
     }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
@@ -162,8 +163,8 @@ static int bind_all(gw_server_t *s, int *fds)
     for (int i = 0; i < s->nthreads; i++) {
         fds[i] = bind_listener(s->cfg->http_host, (int)s->cfg->http_port);
         if (fds[i] < 0) {
-            tm_logf(TM_LOG_ERROR, NULL, "TM_HTTP_PORT: cannot listen on %s:%d: %s", s->cfg->http_host,
-                    (int)s->cfg->http_port, strerror(errno));
+            tm_logf(TM_LOG_ERROR, NULL, "TM_HTTP_PORT: cannot listen on %s:%d: %s",
+                    s->cfg->http_host, (int)s->cfg->http_port, strerror(errno));
             while (i-- > 0)
                 close(fds[i]);
             return TM_ERR_IO;
@@ -184,7 +185,8 @@ static int init_shared(gw_server_t *s, const gw_config_t *cfg)
     tm_hex_encode(rnd, sizeof(rnd), s->gateway_id);
     s->verifier = gw_jwt_verifier_new(&jc, err, sizeof(err));
     if (s->verifier == NULL) {
-        tm_logf(TM_LOG_ERROR, NULL, "%s: %s", cfg->jwt_alg == GW_JWT_ES256 ? "TM_JWT_PUBLIC_KEY_FILE" : "TM_JWT_SECRET", err);
+        tm_logf(TM_LOG_ERROR, NULL, "%s: %s",
+                cfg->jwt_alg == GW_JWT_ES256 ? "TM_JWT_PUBLIC_KEY_FILE" : "TM_JWT_SECRET", err);
         return TM_ERR_INVALID;
     }
     s->deny = gw_jwt_deny_new(GW_DENY_CAP);
@@ -194,7 +196,8 @@ static int init_shared(gw_server_t *s, const gw_config_t *cfg)
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tm-gateway"));
     s->globalconf.max_request_entity_size = gw_routes_max_body();
-    s->hostconf = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    s->hostconf =
+        h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     gw_limits_configure(s);
     gw_cache_http_init(s);
     gw_http_register(s);
@@ -214,7 +217,8 @@ gw_server_t *gw_server_start(const gw_config_t *cfg)
     unshare_main_thread_buffers();
     for (int i = 0; i < s->nthreads; i++)
         setup_thread(s, &s->threads[i], i, fds[i]);
-    if (gw_upstream_start(s) != TM_OK || ws_hub_start(s) != TM_OK || gw_cache_http_subscribe(s) != TM_OK)
+    if (gw_upstream_start(s) != TM_OK || ws_hub_start(s) != TM_OK ||
+        gw_cache_http_subscribe(s) != TM_OK)
         goto fail_threads;
     for (int i = 0; i < s->nthreads; i++)
         pthread_create(&s->threads[i].tid, NULL, thread_main, &s->threads[i]);

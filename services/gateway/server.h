@@ -18,8 +18,8 @@
 #include "tm_metrics.h"
 
 #define GW_HEALTH_TIMEOUT_MS 1000
-#define GW_JWT_CACHE_SIZE 4096
-#define GW_DENY_CAP 65536
+#define GW_JWT_CACHE_SIZE    4096
+#define GW_DENY_CAP          65536
 
 typedef struct gw_server gw_server_t;
 
@@ -44,8 +44,8 @@ typedef struct gw_thread {
     atomic_bool close_listener;
     atomic_bool shutdown_conns; /* h2o_context_request_shutdown once (set after the drain grace) */
     atomic_bool stop;
-    atomic_bool finished;   /* set by the thread once it cleaned up (it then parks) */
-    struct ws_local *ws;    /* this thread's WebSockets (ws_hub.h) */
+    atomic_bool finished; /* set by the thread once it cleaned up (it then parks) */
+    struct ws_local *ws;  /* this thread's WebSockets (ws_hub.h) */
 } gw_thread_t;
 
 /* A NATS reply handed to a loop thread (calloc'd: h2o requires a zeroed link). */
@@ -62,8 +62,8 @@ struct gw_server {
     SSL_CTX *ssl_ctx;
     gw_jwt_verifier_t *verifier;
     gw_jwt_deny_t *deny;
-    natsConnection *nc;          /* requests (send_asap) */
-    natsConnection *nc_events;   /* revocations */
+    natsConnection *nc;        /* requests (send_asap) */
+    natsConnection *nc_events; /* revocations */
     natsSubscription *revoked_sub;
     char gateway_id[17];
     int nthreads;
@@ -73,12 +73,12 @@ struct gw_server {
     atomic_bool draining;
     tm_gauge_t *inflight_gauge;
     int64_t started_ms;
-    struct ws_hub *ws_hub;       /* WebSocket deliveries and caps (ws_hub.h) */
+    struct ws_hub *ws_hub; /* WebSocket deliveries and caps (ws_hub.h) */
     /* cache_http.c / gw_limits.c */
-    struct gw_cache *cache;             /* shared by the loops (thread-safe) */
-    struct gw_ratelimit *ratelimit;     /* shared by the loops (thread-safe) */
-    natsSubscription *events_sub;       /* tm.v1.evt.> on nc_events: cache invalidation */
-    atomic_size_t connections;          /* open client connections (TM_MAX_CONNECTIONS) */
+    struct gw_cache *cache;         /* shared by the loops (thread-safe) */
+    struct gw_ratelimit *ratelimit; /* shared by the loops (thread-safe) */
+    natsSubscription *events_sub;   /* tm.v1.evt.> on nc_events: cache invalidation */
+    atomic_size_t connections;      /* open client connections (TM_MAX_CONNECTIONS) */
 };
 
 /* Bind the listeners, connect NATS, start the threads. Returns NULL after logging why. */

@@ -8,7 +8,7 @@
 #include "tm_subjects.h"
 #include "tm_util.h"
 
-#define INBOX_PENDING_MSGS 65536
+#define INBOX_PENDING_MSGS  65536
 #define INBOX_PENDING_BYTES (256 * 1024 * 1024)
 
 /* NATS thread: hand the reply to the loop that owns its pending id. */
@@ -53,7 +53,8 @@ static int subscribe_inbox(gw_server_t *s, gw_thread_t *t)
     snprintf(t->inbox_prefix, sizeof(t->inbox_prefix), "_INBOX.%s.%d.", s->gateway_id, t->index);
     snprintf(subject, sizeof(subject), "%s*", t->inbox_prefix);
     if (natsConnection_Subscribe(&t->inbox_sub, s->nc, subject, on_reply, t) != NATS_OK ||
-        natsSubscription_SetPendingLimits(t->inbox_sub, INBOX_PENDING_MSGS, INBOX_PENDING_BYTES) != NATS_OK) {
+        natsSubscription_SetPendingLimits(t->inbox_sub, INBOX_PENDING_MSGS, INBOX_PENDING_BYTES) !=
+            NATS_OK) {
         tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", subject, nats_GetLastError(NULL));
         return TM_ERR_NATS;
     }
@@ -73,9 +74,10 @@ int gw_upstream_start(gw_server_t *s)
     }
     for (int i = 0; i < s->nthreads && rc == TM_OK; i++)
         rc = subscribe_inbox(s, &s->threads[i]);
-    if (rc == TM_OK &&
-        natsConnection_Subscribe(&s->revoked_sub, s->nc_events, TM_SUBJ_AUTH_REVOKED, on_revoked, s) != NATS_OK) {
-        tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", TM_SUBJ_AUTH_REVOKED, nats_GetLastError(NULL));
+    if (rc == TM_OK && natsConnection_Subscribe(&s->revoked_sub, s->nc_events, TM_SUBJ_AUTH_REVOKED,
+                                                on_revoked, s) != NATS_OK) {
+        tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", TM_SUBJ_AUTH_REVOKED,
+                nats_GetLastError(NULL));
         rc = TM_ERR_NATS;
     }
     if (rc == TM_OK) {

@@ -11,7 +11,7 @@
 #include "tm_util.h"
 #include "ws_session.h"
 
-#define QUERY_TOKEN "access_token="
+#define QUERY_TOKEN  "access_token="
 #define QUERY_DEVICE "device="
 
 static void close_now(ws_conn_t *c, const char *why);
@@ -78,7 +78,8 @@ static const char *find_token(h2o_req_t *req, size_t *len)
     return h2o_strdup(&req->pool, tok, *len).base;
 }
 
-static int verify(gw_thread_t *t, const char *tok, size_t len, gw_jwt_claims_t *claims, const char **why)
+static int verify(gw_thread_t *t, const char *tok, size_t len, gw_jwt_claims_t *claims,
+                  const char **why)
 {
     int64_t now = tm_wall_ms() / 1000;
     if (gw_jwt_cache_verify(t->jwt_cache, t->server->verifier, tok, len, now, claims, why) != TM_OK)
@@ -133,8 +134,8 @@ static void copy_device(h2o_req_t *req, ws_conn_t *c)
     size_t o = 0;
     for (size_t i = 0; d != NULL && i < n && o < WS_DEVICE_MAX; i++) {
         char ch = d[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-            ch == '_' || ch == '.')
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.')
             c->device[o++] = ch;
     }
     c->device[o] = '\0';
@@ -147,7 +148,8 @@ static ws_conn_t *conn_new(gw_thread_t *t, h2o_req_t *req, const gw_jwt_claims_t
     ws_local_t *l = t->ws;
     ws_conn_t *c = tm_xcalloc(1, sizeof(*c));
     c->local = l;
-    snprintf(c->id, sizeof(c->id), "%s-%d-%" PRIu64, t->server->gateway_id, t->index, ++l->next_conn);
+    snprintf(c->id, sizeof(c->id), "%s-%d-%" PRIu64, t->server->gateway_id, t->index,
+             ++l->next_conn);
     memcpy(c->user, claims->sub, sizeof(c->user));
     memcpy(c->sid, claims->sid, sizeof(c->sid));
     c->role = claims->role;
@@ -186,17 +188,20 @@ void ws_conn_upgrade(gw_thread_t *t, h2o_req_t *req, const gw_http_log_t *lg)
     int rc = t->ws->draining ? TM_ERR_UNAVAILABLE : ws_hub_acquire(t->server->ws_hub, claims.sub);
     if (rc != TM_OK) {
         refuse(req, lg, rc == TM_ERR_LIMIT ? 429 : 503,
-               rc == TM_ERR_LIMIT ? "too many WebSockets for this user" : "WebSocket capacity reached");
+               rc == TM_ERR_LIMIT ? "too many WebSockets for this user"
+                                  : "WebSocket capacity reached");
         return;
     }
     ws_conn_t *c = conn_new(t, req, &claims);
-    const char *kv[] = {"method", "GET", "path", lg->path, "status", "101", "user", claims.sub, "conn", c->id, NULL};
+    const char *kv[] = {"method", "GET",      "path", lg->path, "status", "101",
+                        "user",   claims.sub, "conn", c->id,    NULL};
     tm_log_kv(TM_LOG_INFO, lg->request_id, "http", kv);
     req->res.status = 101;
     req->res.reason = "Switching Protocols";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-accept"), 0,
-                          "Sec-WebSocket-Accept", h2o_strdup(&req->pool, accept, WS_ACCEPT_LEN).base, WS_ACCEPT_LEN);
+                          "Sec-WebSocket-Accept",
+                          h2o_strdup(&req->pool, accept, WS_ACCEPT_LEN).base, WS_ACCEPT_LEN);
     h2o_http1_upgrade(req, NULL, 0, on_upgraded, c);
 }
 
@@ -301,7 +306,8 @@ void ws_conn_send_json(ws_conn_t *c, json_t *o)
     free(text);
 }
 
-void ws_conn_send_error(ws_conn_t *c, const char *code, const char *message, const char *op, bool strike)
+void ws_conn_send_error(ws_conn_t *c, const char *code, const char *message, const char *op,
+                        bool strike)
 {
     json_t *o = json_pack("{s:s, s:s, s:s}", "op", "error", "code", code, "message", message);
     if (op != NULL && *op != '\0')
@@ -463,7 +469,8 @@ static void op_auth(ws_conn_t *c, const ws_op_t *op)
     gw_jwt_claims_t claims;
     const char *why = NULL;
     gw_thread_t *t = c->local->thread;
-    if (verify(t, op->token, strlen(op->token), &claims, &why) != TM_OK || strcmp(claims.sub, c->user) != 0) {
+    if (verify(t, op->token, strlen(op->token), &claims, &why) != TM_OK ||
+        strcmp(claims.sub, c->user) != 0) {
         ws_conn_close(c, WS_CLOSE_POLICY, why ? why : "token of another user");
         return;
     }
@@ -479,7 +486,8 @@ static void op_ping(ws_conn_t *c, const ws_op_t *op)
 {
     json_t *o = json_pack("{s:s}", "op", "pong");
     if (op->has_id)
-        json_object_set_new(o, "id", op->id_is_int ? json_integer(op->id_int) : json_string(op->id));
+        json_object_set_new(o, "id",
+                            op->id_is_int ? json_integer(op->id_int) : json_string(op->id));
     ws_conn_send_json(c, o);
     json_decref(o);
 }
@@ -573,9 +581,9 @@ static void on_read(h2o_socket_t *sock, const char *err)
 static void send_hello(ws_conn_t *c)
 {
     const gw_config_t *cfg = c->local->thread->server->cfg;
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I}", "op", "hello", "connection_id", c->id, "heartbeat_ms",
-                          (json_int_t)(cfg->ws_idle_timeout_ms / 2), "user_id", c->user, "max_message",
-                          (json_int_t)WS_OPS_MAX_MESSAGE);
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I}", "op", "hello", "connection_id", c->id,
+                          "heartbeat_ms", (json_int_t)(cfg->ws_idle_timeout_ms / 2), "user_id",
+                          c->user, "max_message", (json_int_t)WS_OPS_MAX_MESSAGE);
     ws_conn_send_json(c, o);
     json_decref(o);
 }

@@ -25,10 +25,10 @@
 #include "ws_hub.h"
 #include "ws_ops.h"
 
-#define WS_MAX_ROOMS 64         /* rooms per socket ("too_many_rooms" beyond) */
-#define WS_HELD_MAX 512         /* deliveries held per room during subscribe/resume */
-#define WS_WRITE_BATCH 64       /* frames per writev */
-#define WS_DEVICE_MAX 64
+#define WS_MAX_ROOMS   64  /* rooms per socket ("too_many_rooms" beyond) */
+#define WS_HELD_MAX    512 /* deliveries held per room during subscribe/resume */
+#define WS_WRITE_BATCH 64  /* frames per writev */
+#define WS_DEVICE_MAX  64
 
 typedef enum { WS_SUB_PENDING = 0, WS_SUB_RESUMING, WS_SUB_LIVE, WS_SUB_USER } ws_sub_state_t;
 
@@ -40,14 +40,14 @@ typedef struct {
 struct ws_sub {
     ws_conn_t *conn;
     ws_chan_t *chan;
-    uint32_t index;        /* in chan->subs */
-    uint32_t gen;          /* id of the sub-request in flight (stale replies are ignored) */
-    uint8_t state;         /* ws_sub_state_t */
-    bool client_resume;    /* the running resume was asked by the client: say "recovered" */
-    bool announced;        /* "subscribed" was sent */
-    bool held_overflow;    /* held deliveries were dropped: resume again when done */
+    uint32_t index;     /* in chan->subs */
+    uint32_t gen;       /* id of the sub-request in flight (stale replies are ignored) */
+    uint8_t state;      /* ws_sub_state_t */
+    bool client_resume; /* the running resume was asked by the client: say "recovered" */
+    bool announced;     /* "subscribed" was sent */
+    bool held_overflow; /* held deliveries were dropped: resume again when done */
     char room[WS_ROOM_MAX + 1];
-    int64_t last_seq;      /* last seq sent to the client; -1 unknown */
+    int64_t last_seq; /* last seq sent to the client; -1 unknown */
     ws_held_t *held;
     uint32_t nheld, capheld;
 };
@@ -55,7 +55,7 @@ struct ws_sub {
 typedef enum { WS_ST_OPEN = 0, WS_ST_CLOSING, WS_ST_CLOSED } ws_conn_state_t;
 
 struct ws_conn {
-    h2o_linklist_t link;   /* ws_local_t.conns */
+    h2o_linklist_t link; /* ws_local_t.conns */
     ws_local_t *local;
     h2o_socket_t *sock;
     ws_parser_t parser;
@@ -80,13 +80,13 @@ struct ws_conn {
     ws_sub_t *user_sub;
     ws_sub_t *rooms[WS_MAX_ROOMS];
     uint32_t nrooms;
-    uint32_t pending_refs;    /* sub-requests that still point here */
+    uint32_t pending_refs; /* sub-requests that still point here */
     uint32_t next_gen;
-    uint8_t state;            /* ws_conn_state_t */
-    bool connected;           /* tm.v1.rt.connect was published: disconnect at the end */
-    bool connect_pending;     /* its reply has not come: disconnect only after it (or the
-                               * two may be handled out of order by tm-realtime workers) */
-    bool acquired;            /* holds a ws_hub_acquire */
+    uint8_t state;        /* ws_conn_state_t */
+    bool connected;       /* tm.v1.rt.connect was published: disconnect at the end */
+    bool connect_pending; /* its reply has not come: disconnect only after it (or the
+                           * two may be handled out of order by tm-realtime workers) */
+    bool acquired;        /* holds a ws_hub_acquire */
 };
 
 /* GET /ws (http.c): check the handshake and the token, take the caps, upgrade. Answers

@@ -7,7 +7,7 @@
 #include <strings.h>
 #include "tm_util.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_GUID           "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define MAX_MESSAGE_LIMIT (1u << 30)
 
 /* ---- handshake ---------------------------------------------------------------------- */
@@ -53,8 +53,8 @@ static bool list_has_token(ws_str_t v, const char *token)
 
 static bool is_b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 /* 16 bytes in base64: 22 alphabet characters then "==". */
@@ -73,11 +73,9 @@ static bool key_valid(ws_str_t key)
 
 ws_hs_result_t ws_handshake_check(const ws_handshake_req_t *req)
 {
-    if (req->method.base == NULL || req->method.len != 3 ||
-        memcmp(req->method.base, "GET", 3) != 0)
+    if (req->method.base == NULL || req->method.len != 3 || memcmp(req->method.base, "GET", 3) != 0)
         return WS_HS_BAD_METHOD;
-    if (!list_has_token(req->upgrade, "websocket") ||
-        !list_has_token(req->connection, "upgrade"))
+    if (!list_has_token(req->upgrade, "websocket") || !list_has_token(req->connection, "upgrade"))
         return WS_HS_NOT_UPGRADE;
     if (req->version.base == NULL) /* RFC 6455 4.2.2: answer 426 with the version we speak */
         return WS_HS_BAD_VERSION;
@@ -147,13 +145,13 @@ int ws_handshake_accept(const char *sec_key, char out[WS_ACCEPT_LEN + 1])
  * byte that restricts it, the range of the next one (no overlongs, surrogates, > U+10FFFF). */
 enum {
     U8_ACCEPT = 0,
-    U8_NEED1,  /* 1 more, 80..BF */
-    U8_NEED2,  /* 2 more, 80..BF */
-    U8_NEED3,  /* 3 more, 80..BF */
-    U8_E0,     /* next A0..BF, then 1 */
-    U8_ED,     /* next 80..9F, then 1 (no surrogates) */
-    U8_F0,     /* next 90..BF, then 2 */
-    U8_F4,     /* next 80..8F, then 2 */
+    U8_NEED1, /* 1 more, 80..BF */
+    U8_NEED2, /* 2 more, 80..BF */
+    U8_NEED3, /* 3 more, 80..BF */
+    U8_E0,    /* next A0..BF, then 1 */
+    U8_ED,    /* next 80..9F, then 1 (no surrogates) */
+    U8_F0,    /* next 90..BF, then 2 */
+    U8_F4,    /* next 80..8F, then 2 */
     U8_REJECT = 0xff,
 };
 
@@ -235,9 +233,20 @@ typedef struct {
 } parse_error_t;
 
 enum {
-    E_RSV, E_OPCODE, E_UNMASKED, E_CTL_FRAGMENTED, E_CTL_TOO_LONG, E_CONT_NO_START,
-    E_DATA_IN_FRAGMENTED, E_LEN_MSB, E_TOO_BIG, E_UTF8, E_UTF8_TRUNCATED, E_CLOSE_1BYTE,
-    E_CLOSE_CODE, E_CLOSE_UTF8,
+    E_RSV,
+    E_OPCODE,
+    E_UNMASKED,
+    E_CTL_FRAGMENTED,
+    E_CTL_TOO_LONG,
+    E_CONT_NO_START,
+    E_DATA_IN_FRAGMENTED,
+    E_LEN_MSB,
+    E_TOO_BIG,
+    E_UTF8,
+    E_UTF8_TRUNCATED,
+    E_CLOSE_1BYTE,
+    E_CLOSE_CODE,
+    E_CLOSE_UTF8,
 };
 
 static const parse_error_t parse_errors[] = {
@@ -519,8 +528,8 @@ static void release_delivered(ws_parser_t *p)
     p->release = 0;
 }
 
-ws_event_type_t ws_parser_next(ws_parser_t *p, const uint8_t *buf, size_t len,
-                               size_t *consumed, ws_event_t *ev)
+ws_event_type_t ws_parser_next(ws_parser_t *p, const uint8_t *buf, size_t len, size_t *consumed,
+                               ws_event_t *ev)
 {
     memset(ev, 0, sizeof *ev);
     *consumed = 0;
@@ -542,8 +551,7 @@ ws_event_type_t ws_parser_next(ws_parser_t *p, const uint8_t *buf, size_t len,
     return ev->type;
 }
 
-size_t ws_parser_feed(ws_parser_t *p, const uint8_t *buf, size_t len, ws_event_cb cb,
-                      void *arg)
+size_t ws_parser_feed(ws_parser_t *p, const uint8_t *buf, size_t len, ws_event_cb cb, void *arg)
 {
     size_t off = 0;
     for (;;) {

@@ -12,19 +12,19 @@
 #include "ws_conn.h"
 #include "ws_session.h"
 
-#define HUB_BUCKETS 4096          /* power of two */
-#define LOCAL_BUCKETS 1024        /* power of two */
-#define DELIVER_PREFIX "tm.v1.deliver."
-#define DELIVER_PENDING_MSGS 65536
+#define HUB_BUCKETS           4096 /* power of two */
+#define LOCAL_BUCKETS         1024 /* power of two */
+#define DELIVER_PREFIX        "tm.v1.deliver."
+#define DELIVER_PENDING_MSGS  65536
 #define DELIVER_PENDING_BYTES (64 * 1024 * 1024)
-#define STOP_MIN_MS 2000
+#define STOP_MIN_MS           2000
 
 /* A subject this gateway needs (or a user it counts), gateway-wide. */
 typedef struct hub_entry {
     char key[WS_KEY_MAX + 1];
     natsSubscription *sub;
-    uint64_t threads;             /* bit i: loop thread i has the channel */
-    uint32_t users;               /* open sockets of this user ("user.<id>" only) */
+    uint64_t threads; /* bit i: loop thread i has the channel */
+    uint32_t users;   /* open sockets of this user ("user.<id>" only) */
     struct hub_entry *next;
 } hub_entry_t;
 
@@ -33,13 +33,14 @@ struct ws_hub {
     natsConnection *nc;
     pthread_mutex_t lock;
     hub_entry_t *buckets[HUB_BUCKETS];
-    size_t conns;                 /* under lock */
-    bool draining;                /* under lock */
+    size_t conns;  /* under lock */
+    bool draining; /* under lock */
     ws_shared_frame_t *ping;
 };
 
 ws_metrics_t ws_metrics;
-static const unsigned known_codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1013, 4001, 4003};
+static const unsigned known_codes[] = {1000, 1001, 1002, 1003, 1007, 1008,
+                                       1009, 1011, 1013, 4001, 4003};
 #define NCODES (sizeof(known_codes) / sizeof(known_codes[0]))
 static tm_counter_t *closed_by_code[NCODES];
 
@@ -54,16 +55,18 @@ static size_t hash_key(const char *k)
 static void metrics_init(void)
 {
     ws_metrics.connections = tm_metrics_gauge("tm_ws_connections", "open WebSockets", "");
-    ws_metrics.sent = tm_metrics_counter("tm_ws_messages_sent_total", "frames written to WebSockets", "");
-    ws_metrics.dropped_slow = tm_metrics_counter("tm_ws_dropped_slow_total",
-                                                 "WebSockets closed because their send queue was full", "");
+    ws_metrics.sent =
+        tm_metrics_counter("tm_ws_messages_sent_total", "frames written to WebSockets", "");
+    ws_metrics.dropped_slow = tm_metrics_counter(
+        "tm_ws_dropped_slow_total", "WebSockets closed because their send queue was full", "");
     for (size_t i = 0; i < NCODES; i++) {
         char labels[32];
         snprintf(labels, sizeof(labels), "code=\"%u\"", known_codes[i]);
-        closed_by_code[i] = tm_metrics_counter("tm_ws_closed_total", "WebSockets closed by close code", labels);
+        closed_by_code[i] =
+            tm_metrics_counter("tm_ws_closed_total", "WebSockets closed by close code", labels);
     }
-    ws_metrics.closed_other = tm_metrics_counter("tm_ws_closed_total", "WebSockets closed by close code",
-                                                 "code=\"other\"");
+    ws_metrics.closed_other = tm_metrics_counter(
+        "tm_ws_closed_total", "WebSockets closed by close code", "code=\"other\"");
 }
 
 void ws_metrics_closed(unsigned code)

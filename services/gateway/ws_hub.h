@@ -27,9 +27,9 @@
 #include "tm_metrics.h"
 #include "ws_frame.h"
 
-#define WS_KEY_MAX 64          /* "room.workspace:<uuid>" is 51 */
-#define WS_HEARTBEAT_MS 10000
-#define WS_CLOSE_WAIT_MS 3000  /* a close frame that cannot be written in this time: drop */
+#define WS_KEY_MAX       64 /* "room.workspace:<uuid>" is 51 */
+#define WS_HEARTBEAT_MS  10000
+#define WS_CLOSE_WAIT_MS 3000 /* a close frame that cannot be written in this time: drop */
 
 typedef struct ws_hub ws_hub_t;
 typedef struct ws_conn ws_conn_t;
@@ -42,11 +42,11 @@ typedef enum { WS_DK_OTHER = 0, WS_DK_EVENT, WS_DK_HEAD } ws_dkind_t;
 typedef struct {
     h2o_multithread_message_t super; /* calloc'd: h2o needs a zeroed link */
     char key[WS_KEY_MAX + 1];
-    ws_shared_frame_t *frame;        /* one reference owned by this message; NULL for head */
-    uint8_t kind;                    /* ws_dkind_t */
-    bool drain;                      /* not a delivery: close every socket with 1001 */
-    int64_t seq;                     /* event/head; -1 otherwise */
-    char exclude_user[37];           /* Tm-Exclude-User, "" if none */
+    ws_shared_frame_t *frame; /* one reference owned by this message; NULL for head */
+    uint8_t kind;             /* ws_dkind_t */
+    bool drain;               /* not a delivery: close every socket with 1001 */
+    int64_t seq;              /* event/head; -1 otherwise */
+    char exclude_user[37];    /* Tm-Exclude-User, "" if none */
 } ws_delivery_t;
 
 /* A channel of one loop thread: the local subscriptions to one deliver subject. */
@@ -65,8 +65,8 @@ typedef struct ws_local {
     size_t nconns;
     ws_chan_t **buckets;
     size_t bucket_mask;
-    h2o_timeout_t tick;                  /* per socket, every idle/2: ping, idle, deadlines */
-    h2o_timeout_t closing;               /* per closing socket: WS_CLOSE_WAIT_MS */
+    h2o_timeout_t tick;    /* per socket, every idle/2: ping, idle, deadlines */
+    h2o_timeout_t closing; /* per closing socket: WS_CLOSE_WAIT_MS */
     h2o_timeout_t heartbeat;
     h2o_timeout_entry_t heartbeat_entry;
     uint64_t next_conn;

@@ -10,8 +10,14 @@
 #include "tm_util.h"
 #include "ws_frame.h"
 
-#define F_OP {"op", TM_JF_STRING, true, false, 1, 16, 0, NULL}
-#define F_ROOM {"room", TM_JF_STRING, true, false, 1, 64, 0, NULL}
+#define F_OP                                                                                       \
+    {                                                                                              \
+        "op", TM_JF_STRING, true, false, 1, 16, 0, NULL                                            \
+    }
+#define F_ROOM                                                                                     \
+    {                                                                                              \
+        "room", TM_JF_STRING, true, false, 1, 64, 0, NULL                                          \
+    }
 
 static const tm_json_field_t room_fields[] = {F_OP, F_ROOM};
 static const tm_json_field_t resume_fields[] = {
@@ -29,7 +35,10 @@ typedef struct {
     size_t n;
 } op_spec_t;
 
-#define SPEC(name, kind, table) {name, kind, table, sizeof table / sizeof table[0]}
+#define SPEC(name, kind, table)                                                                    \
+    {                                                                                              \
+        name, kind, table, sizeof table / sizeof table[0]                                          \
+    }
 static const op_spec_t op_specs[] = {
     SPEC("subscribe", WS_OP_SUBSCRIBE, room_fields),
     SPEC("unsubscribe", WS_OP_UNSUBSCRIBE, room_fields),
@@ -165,8 +174,7 @@ static int check_table(const json_t *obj, const op_spec_t *spec, ws_op_error_t *
     tm_json_errors_t errs = {0};
     if (tm_json_check(obj, spec->fields, spec->n, &errs) == TM_OK)
         return TM_OK;
-    return refuse(err, TM_ERR_INVALID, "invalid_op", "%s: %s", errs.e[0].field,
-                  errs.e[0].reason);
+    return refuse(err, TM_ERR_INVALID, "invalid_op", "%s: %s", errs.e[0].field, errs.e[0].reason);
 }
 
 int ws_ops_decode(const char *buf, size_t len, ws_op_t *op, ws_op_error_t *err)

@@ -18,11 +18,11 @@
 #include <stdint.h>
 #include "tm_error.h"
 
-#define WS_OPS_MAX_MESSAGE 8192 /* a client op is at most this many bytes of JSON */
-#define WS_OPS_TOKEN_MAX 4096   /* longest access token in an auth op */
-#define WS_OPS_ID_MAX 64        /* longest string id of a ping */
-#define WS_ROOM_MAX 46          /* strlen("workspace:") + 36 */
-#define WS_OPS_STRIKE_LIMIT 5
+#define WS_OPS_MAX_MESSAGE      8192 /* a client op is at most this many bytes of JSON */
+#define WS_OPS_TOKEN_MAX        4096 /* longest access token in an auth op */
+#define WS_OPS_ID_MAX           64   /* longest string id of a ping */
+#define WS_ROOM_MAX             46   /* strlen("workspace:") + 36 */
+#define WS_OPS_STRIKE_LIMIT     5
 #define WS_OPS_STRIKE_WINDOW_MS 60000
 
 typedef enum {
@@ -40,15 +40,15 @@ typedef enum { WS_ROOM_NONE = 0, WS_ROOM_WORKSPACE, WS_ROOM_TASK } ws_room_kind_
 /* A decoded op. Only the fields of its kind are set; the rest are zero / "". */
 typedef struct {
     ws_op_kind_t kind;
-    ws_room_kind_t room_kind;      /* subscribe, unsubscribe, resume, typing */
-    char room[WS_ROOM_MAX + 1];    /* canonical: "workspace:<lowercase uuid>" */
-    char room_id[37];              /* the uuid part of room */
-    int64_t since;                 /* resume: last seq seen, >= 0 */
-    char task_id[37];              /* typing: "" when absent */
-    bool has_id;                   /* ping: id given (echoed in the pong) */
+    ws_room_kind_t room_kind;   /* subscribe, unsubscribe, resume, typing */
+    char room[WS_ROOM_MAX + 1]; /* canonical: "workspace:<lowercase uuid>" */
+    char room_id[37];           /* the uuid part of room */
+    int64_t since;              /* resume: last seq seen, >= 0 */
+    char task_id[37];           /* typing: "" when absent */
+    bool has_id;                /* ping: id given (echoed in the pong) */
     bool id_is_int;
     int64_t id_int;
-    char id[WS_OPS_ID_MAX + 1];    /* ping: string id */
+    char id[WS_OPS_ID_MAX + 1];       /* ping: string id */
     char token[WS_OPS_TOKEN_MAX + 1]; /* auth */
 } ws_op_t;
 
@@ -56,8 +56,8 @@ typedef struct {
  * "too_large", "unknown_op", "invalid_op". */
 typedef struct {
     const char *code;
-    char op[16];          /* the op name when it was a short string, else "" */
-    char message[200];    /* "room: must be workspace:<uuid> or task:<uuid>" */
+    char op[16];       /* the op name when it was a short string, else "" */
+    char message[200]; /* "room: must be workspace:<uuid> or task:<uuid>" */
 } ws_op_error_t;
 
 /* Decode one text message buf[len] (need not be NUL-terminated) into *op.

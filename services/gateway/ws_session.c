@@ -10,7 +10,7 @@
 #include "tm_util.h"
 #include "upstream.h"
 
-#define RESUME_PAGE 500
+#define RESUME_PAGE     500
 #define HEARTBEAT_CHUNK 2000
 
 typedef void (*rt_done_fn)(ws_conn_t *c, int status, json_t *body, void *arg);
@@ -40,7 +40,8 @@ static natsMsg *new_msg(ws_conn_t *c, const char *subject, const char *reply, js
     }
     free(text);
     tm_uuid_v4(rid);
-    snprintf(deadline, sizeof(deadline), "%" PRId64, tm_wall_ms() + t->server->cfg->request_timeout_ms);
+    snprintf(deadline, sizeof(deadline), "%" PRId64,
+             tm_wall_ms() + t->server->cfg->request_timeout_ms);
     natsMsgHeader_Set(m, TM_HDR_REQUEST_ID, rid);
     natsMsgHeader_Set(m, TM_HDR_USER_ID, c->user);
     natsMsgHeader_Set(m, TM_HDR_USER_ROLE, gw_role_name(c->role));
@@ -89,8 +90,8 @@ static void on_rt_reply(gw_pending_t *p, natsMsg *msg)
 /* Send a request whose reply goes to done(c, status, body, call) on this thread; status
  * 0 means no answer in time. body is consumed. When nothing could be sent, done runs
  * at once with status 503. */
-static void rt_request(ws_conn_t *c, const char *subject, json_t *body, rt_done_fn done, const char *room,
-                       uint32_t gen)
+static void rt_request(ws_conn_t *c, const char *subject, json_t *body, rt_done_fn done,
+                       const char *room, uint32_t gen)
 {
     gw_thread_t *t = c->local->thread;
     char reply[96];
@@ -101,7 +102,8 @@ static void rt_request(ws_conn_t *c, const char *subject, json_t *body, rt_done_
     snprintf(call->room, sizeof(call->room), "%s", room ? room : "");
     call->is_connect = done == on_connected;
     c->pending_refs++;
-    gw_pending_t *p = gw_pending_add(&t->pending, t->ctx.loop, &t->req_timeout, NULL, on_rt_reply, call);
+    gw_pending_t *p =
+        gw_pending_add(&t->pending, t->ctx.loop, &t->req_timeout, NULL, on_rt_reply, call);
     if (p == NULL) {
         json_decref(body);
         if (call->is_connect)
@@ -138,7 +140,8 @@ static void on_connected(ws_conn_t *c, int status, json_t *body, void *arg)
         TM_DEBUG("websocket %s: rt.connect answered %d", c->id, status);
         return;
     }
-    json_array_foreach(json_object_get(body, "announcements"), i, a) {
+    json_array_foreach(json_object_get(body, "announcements"), i, a)
+    {
         if (!json_is_object(a) || c->state != WS_ST_OPEN)
             continue;
         json_t *o = json_deep_copy(a);
@@ -151,7 +154,8 @@ static void on_connected(ws_conn_t *c, int status, json_t *body, void *arg)
 void ws_session_connect(ws_conn_t *c)
 {
     gw_server_t *s = c->local->thread->server;
-    json_t *body = json_pack("{s:s, s:s, s:s}", "conn_id", c->id, "gateway_id", s->gateway_id, "device", c->device);
+    json_t *body = json_pack("{s:s, s:s, s:s}", "conn_id", c->id, "gateway_id", s->gateway_id,
+                             "device", c->device);
     c->connected = true;
     c->connect_pending = true;
     rt_request(c, TM_SUBJ_RT_CONNECT, body, on_connected, NULL, 0);
@@ -161,16 +165,19 @@ void ws_session_disconnect(ws_conn_t *c)
 {
     gw_server_t *s = c->local->thread->server;
     c->connected = false;
-    publish(c, TM_SUBJ_RT_DISCONNECT, json_pack("{s:s, s:s}", "conn_id", c->id, "gateway_id", s->gateway_id));
+    publish(c, TM_SUBJ_RT_DISCONNECT,
+            json_pack("{s:s, s:s}", "conn_id", c->id, "gateway_id", s->gateway_id));
 }
 
 static void publish_heartbeat(ws_local_t *l, json_t *conns)
 {
     natsMsg *m = NULL;
-    json_t *body = json_pack("{s:s, s:o}", "gateway_id", l->thread->server->gateway_id, "conns", conns);
+    json_t *body =
+        json_pack("{s:s, s:o}", "gateway_id", l->thread->server->gateway_id, "conns", conns);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    if (text != NULL && natsMsg_Create(&m, TM_SUBJ_RT_HEARTBEAT, NULL, text, (int)strlen(text)) == NATS_OK &&
+    if (text != NULL &&
+        natsMsg_Create(&m, TM_SUBJ_RT_HEARTBEAT, NULL, text, (int)strlen(text)) == NATS_OK &&
         gw_upstream_publish(l->thread, m) != TM_OK)
         TM_DEBUG("websocket heartbeat not published");
     natsMsg_Destroy(m);
@@ -297,7 +304,9 @@ static void refused(ws_conn_t *c, ws_sub_t *s, int status, const char *op)
 {
     bool denied = status == 404 || status == 403;
     ws_conn_send_error(c, denied ? "forbidden" : "unavailable",
-                       denied ? "no such room, or not yours" : "tm-realtime did not answer, retry later", op, false);
+                       denied ? "no such room, or not yours"
+                              : "tm-realtime did not answer, retry later",
+                       op, false);
     ws_conn_drop_room(c, s);
 }
 
@@ -324,8 +333,8 @@ static void request_resume(ws_sub_t *s)
     ws_conn_t *c = s->conn;
     s->state = WS_SUB_RESUMING;
     s->gen = ++c->next_gen;
-    json_t *body = json_pack("{s:s, s:I, s:i}", "room", s->room, "since", (json_int_t)(s->last_seq < 0 ? 0 : s->last_seq),
-                             "limit", RESUME_PAGE);
+    json_t *body = json_pack("{s:s, s:I, s:i}", "room", s->room, "since",
+                             (json_int_t)(s->last_seq < 0 ? 0 : s->last_seq), "limit", RESUME_PAGE);
     rt_request(c, TM_SUBJ_RT_RESUME, body, on_resumed, s->room, s->gen);
 }
 
@@ -336,8 +345,8 @@ static void resume_failed(ws_conn_t *c, ws_sub_t *s, int status)
         return;
     }
     /* tm-realtime is away: do not leave a silent gap; the client catches up over REST */
-    json_t *o = json_pack("{s:s, s:s, s:b, s:I}", "op", "recovered", "room", s->room, "ok", 0, "head_seq",
-                          (json_int_t)s->last_seq);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:I}", "op", "recovered", "room", s->room, "ok", 0,
+                          "head_seq", (json_int_t)s->last_seq);
     ws_conn_send_json(c, o);
     json_decref(o);
     s->client_resume = false;
@@ -349,9 +358,10 @@ static void resume_failed(ws_conn_t *c, ws_sub_t *s, int status)
 static void resume_gone(ws_conn_t *c, ws_sub_t *s, json_t *body)
 {
     json_t *head = json_object_get(body, "head_seq");
-    json_t *o = json_pack("{s:s, s:s, s:b, s:O, s:O}", "op", "recovered", "room", s->room, "ok", 0, "oldest_seq",
-                          json_object_get(body, "oldest_seq") ? json_object_get(body, "oldest_seq") : json_null(),
-                          "head_seq", head ? head : json_null());
+    json_t *o = json_pack(
+        "{s:s, s:s, s:b, s:O, s:O}", "op", "recovered", "room", s->room, "ok", 0, "oldest_seq",
+        json_object_get(body, "oldest_seq") ? json_object_get(body, "oldest_seq") : json_null(),
+        "head_seq", head ? head : json_null());
     ws_conn_send_json(c, o);
     json_decref(o);
     s->client_resume = false;
@@ -364,7 +374,8 @@ static void replay(ws_conn_t *c, ws_sub_t *s, json_t *events)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(events, i, e) {
+    json_array_foreach(events, i, e)
+    {
         json_t *seq = json_object_get(e, "seq");
         if (!json_is_integer(seq) || json_integer_value(seq) <= s->last_seq)
             continue;
@@ -387,7 +398,8 @@ static void on_resumed(ws_conn_t *c, int status, json_t *body, void *arg)
     }
     if (!s->announced) {
         s->announced = true;
-        send_room_op(c, "subscribed", s->room, json_is_integer(head) ? json_integer_value(head) : -1);
+        send_room_op(c, "subscribed", s->room,
+                     json_is_integer(head) ? json_integer_value(head) : -1);
     }
     if (!json_is_true(json_object_get(body, "ok"))) {
         resume_gone(c, s, body);
@@ -410,7 +422,8 @@ static ws_sub_t *add_room(ws_conn_t *c, const char *room)
 {
     char key[WS_KEY_MAX + 1];
     if (c->nrooms == WS_MAX_ROOMS) {
-        ws_conn_send_error(c, "too_many_rooms", "too many rooms on one connection", "subscribe", false);
+        ws_conn_send_error(c, "too_many_rooms", "too many rooms on one connection", "subscribe",
+                           false);
         return NULL;
     }
     ws_sub_t *s = tm_xcalloc(1, sizeof(*s));
@@ -435,14 +448,16 @@ static void op_subscribe(ws_conn_t *c, const ws_op_t *op)
     if ((s = add_room(c, op->room)) == NULL)
         return;
     s->gen = ++c->next_gen;
-    rt_request(c, TM_SUBJ_RT_SUBSCRIBE, json_pack("{s:s}", "room", s->room), on_subscribed, s->room, s->gen);
+    rt_request(c, TM_SUBJ_RT_SUBSCRIBE, json_pack("{s:s}", "room", s->room), on_subscribed, s->room,
+               s->gen);
 }
 
 static void op_resume(ws_conn_t *c, const ws_op_t *op)
 {
     ws_sub_t *s = ws_conn_find_room(c, op->room);
     if (s != NULL && s->state != WS_SUB_LIVE) {
-        ws_conn_send_error(c, "invalid_op", "a subscribe or resume of this room is in progress", "resume", true);
+        ws_conn_send_error(c, "invalid_op", "a subscribe or resume of this room is in progress",
+                           "resume", true);
         return;
     }
     if (s == NULL && (s = add_room(c, op->room)) == NULL)

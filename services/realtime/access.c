@@ -12,8 +12,8 @@
 
 /* Ask tm-task about one resource (Tm-Param-id = id) as the caller. *status gets Tm-Status;
  * *body the parsed reply when wanted (caller decrefs). */
-static int ask_task(tm_svc_worker_t *w, const tm_call_t *call, const char *subject,
-                    const char *id, int *status, json_t **body)
+static int ask_task(tm_svc_worker_t *w, const tm_call_t *call, const char *subject, const char *id,
+                    int *status, json_t **body)
 {
     rt_ctx_t *ctx = w->user;
     natsMsg *req = NULL, *rep = NULL;
@@ -28,9 +28,9 @@ static int ask_task(tm_svc_worker_t *w, const tm_call_t *call, const char *subje
     int rc = tm_nats_set_call_headers(req, &c);
     if (rc == TM_OK && natsMsgHeader_Set(req, TM_HDR_PARAM_PREFIX "id", id) != NATS_OK)
         rc = TM_ERR_NATS;
-    natsStatus s = rc == TM_OK ? natsConnection_RequestMsg(&rep, w->nc, req,
-                                                           ctx->cfg->task_timeout_ms)
-                               : NATS_ERR;
+    natsStatus s = rc == TM_OK
+                       ? natsConnection_RequestMsg(&rep, w->nc, req, ctx->cfg->task_timeout_ms)
+                       : NATS_ERR;
     natsMsg_Destroy(req);
     if (rc != TM_OK)
         return rc;

@@ -19,10 +19,10 @@
 #include "tm_util.h"
 
 #define FETCH_TIMEOUT_MS 1000
-#define LAG_REFRESH_MS 3000
-#define RETRY_MS 500
-#define NAK_DELAY_MS 1000
-#define ACK_WAIT_S 30
+#define LAG_REFRESH_MS   3000
+#define RETRY_MS         500
+#define NAK_DELAY_MS     1000
+#define ACK_WAIT_S       30
 
 struct rt_consumer {
     const rt_config_t *cfg;
@@ -72,8 +72,8 @@ static int subscribe(rt_consumer_t *c)
     so.Config.MaxAckPending = c->cfg->max_ack_pending;
     so.Config.AckWait = (int64_t)ACK_WAIT_S * 1000 * 1000 * 1000;
     jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&c->sub, c->js, TM_SUBJ_EVT_ALL, c->cfg->consumer, NULL, &so,
-                                    &jerr);
+    natsStatus s =
+        js_PullSubscribe(&c->sub, c->js, TM_SUBJ_EVT_ALL, c->cfg->consumer, NULL, &so, &jerr);
     if (s != NATS_OK) {
         TM_WARN("realtime: pull subscribe failed: %s (%d)", natsStatus_GetText(s), (int)jerr);
         c->sub = NULL;
@@ -114,8 +114,8 @@ static int store_event(tm_pg_t *pg, work_t *wk)
     char seq[24];
     snprintf(seq, sizeof seq, "%lld", (long long)ev->seq);
     char *data = tm_json_dumps(ev->data, NULL);
-    const char *p[] = {ev->workspace_id, seq, ev->event_id, ev->type,
-                       wk->task_id, or_null(ev->actor_id), data, ev->created_at};
+    const char *p[] = {ev->workspace_id,      seq,  ev->event_id,  ev->type, wk->task_id,
+                       or_null(ev->actor_id), data, ev->created_at};
     PGresult *r = NULL;
     int rc = tm_pg_exec(pg, "ev_insert", 8, p, &r, NULL);
     PQclear(r);
@@ -158,9 +158,9 @@ static int prev_assignee(tm_pg_t *pg, const work_t *wk, char out[37], bool *know
 static int insert_notice(tm_pg_t *pg, const tm_event_t *ev, const char *task_id,
                          const rt_notice_t *n, json_t *out)
 {
-    json_t *d = json_pack("{s:s, s:s, s:o}", "workspace_id", ev->workspace_id, "event_id",
-                          ev->event_id, "actor_id",
-                          ev->actor_id[0] ? json_string(ev->actor_id) : json_null());
+    json_t *d =
+        json_pack("{s:s, s:s, s:o}", "workspace_id", ev->workspace_id, "event_id", ev->event_id,
+                  "actor_id", ev->actor_id[0] ? json_string(ev->actor_id) : json_null());
     if (task_id)
         json_object_set_new(d, "task_id", json_string(task_id));
     char *data = tm_json_dumps(d, NULL);
@@ -282,8 +282,8 @@ static void fetch_once(rt_consumer_t *c)
 {
     natsMsgList list = {0};
     jsErrCode jerr = 0;
-    natsStatus s = natsSubscription_Fetch(&list, c->sub, (int)c->cfg->fetch_batch,
-                                          FETCH_TIMEOUT_MS, &jerr);
+    natsStatus s =
+        natsSubscription_Fetch(&list, c->sub, (int)c->cfg->fetch_batch, FETCH_TIMEOUT_MS, &jerr);
     if (s == NATS_OK)
         run_batch(c, &list);
     natsMsgList_Destroy(&list);
@@ -328,8 +328,8 @@ rt_consumer_t *rt_consumer_start(const rt_config_t *cfg, const char *schema)
     c->ok = tm_metrics_counter("tm_rt_events_total", h, "result=\"ok\"");
     c->invalid = tm_metrics_counter("tm_rt_events_total", h, "result=\"invalid\"");
     c->failed = tm_metrics_counter("tm_rt_events_total", h, "result=\"retry\"");
-    c->lag = tm_metrics_gauge("tm_rt_consumer_lag", "events not yet delivered to the consumer",
-                              NULL);
+    c->lag =
+        tm_metrics_gauge("tm_rt_consumer_lag", "events not yet delivered to the consumer", NULL);
     if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
         tm_pg_free(c->pg);
         free(c);

@@ -17,8 +17,8 @@ static int publish(natsConnection *nc, const char *subject, const json_t *op,
     size_t len = 0;
     char *body = tm_json_dumps(op, &len);
     natsMsg *m = NULL;
-    natsStatus s = len > INT32_MAX ? NATS_INVALID_ARG
-                                   : natsMsg_Create(&m, subject, NULL, body, (int)len);
+    natsStatus s =
+        len > INT32_MAX ? NATS_INVALID_ARG : natsMsg_Create(&m, subject, NULL, body, (int)len);
     if (s == NATS_OK && exclude_user && *exclude_user)
         s = natsMsgHeader_Set(m, RT_HDR_EXCLUDE_USER, exclude_user);
     if (s == NATS_OK)
@@ -27,8 +27,8 @@ static int publish(natsConnection *nc, const char *subject, const json_t *op,
     free(body);
     static tm_counter_t *sent, *failed;
     if (!sent) {
-        sent = tm_metrics_counter("tm_rt_deliveries_total", "deliveries published",
-                                  "result=\"ok\"");
+        sent =
+            tm_metrics_counter("tm_rt_deliveries_total", "deliveries published", "result=\"ok\"");
         failed = tm_metrics_counter("tm_rt_deliveries_total", "deliveries published",
                                     "result=\"error\"");
     }
@@ -64,8 +64,8 @@ json_t *rt_op_event(const char *room, int64_t seq, const char *type, json_t *dat
                     const char *event_id, const char *created_at)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:O, s:s, s:s}", "op", "event", "room", room, "seq",
-                     (json_int_t)seq, "type", type, "data", data ? data : json_null(),
-                     "event_id", event_id, "created_at", created_at);
+                     (json_int_t)seq, "type", type, "data", data ? data : json_null(), "event_id",
+                     event_id, "created_at", created_at);
 }
 
 static json_t *text_or_null(const PGresult *r, int row, int col)
@@ -76,8 +76,8 @@ static json_t *text_or_null(const PGresult *r, int row, int col)
 json_t *rt_view_notification(const PGresult *r, int row)
 {
     json_t *data = json_loads(PQgetvalue(r, row, 4), 0, NULL);
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", text_or_null(r, row, 0),
-                     "type", text_or_null(r, row, 1), "title", text_or_null(r, row, 2), "body",
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", text_or_null(r, row, 0), "type",
+                     text_or_null(r, row, 1), "title", text_or_null(r, row, 2), "body",
                      text_or_null(r, row, 3), "data", data ? data : json_object(), "created_at",
                      text_or_null(r, row, 5), "read_at", text_or_null(r, row, 6));
 }

@@ -10,8 +10,10 @@
 
 static int usage(const char *arg)
 {
-    fprintf(stderr, "tm-realtime: unknown argument '%s' (configuration is TM_* environment "
-                    "variables; see --help)\n", arg);
+    fprintf(stderr,
+            "tm-realtime: unknown argument '%s' (configuration is TM_* environment "
+            "variables; see --help)\n",
+            arg);
     return 2;
 }
 

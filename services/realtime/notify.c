@@ -11,7 +11,7 @@
 #include "tm_util.h"
 
 #define LIST_DEFAULT 50
-#define LIST_MAX 100
+#define LIST_MAX     100
 
 typedef struct {
     bool unread;
@@ -85,8 +85,9 @@ int rt_h_notifications(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
         json_array_append_new(data, rt_view_notification(r, i));
     json_t *next = more ? json_string(PQgetvalue(r, (int)lq.limit - 1, 7)) : json_null();
     PQclear(r);
-    tm_svc_reply_json(rep, 200, json_pack("{s:o, s:o, s:I}", "data", data, "next_cursor", next,
-                                          "unread_count", (json_int_t)unread));
+    tm_svc_reply_json(rep, 200,
+                      json_pack("{s:o, s:o, s:I}", "data", data, "next_cursor", next,
+                                "unread_count", (json_int_t)unread));
     return TM_OK;
 }
 
@@ -139,8 +140,8 @@ int rt_h_read_all(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *r
     long updated = atol(PQcmdTuples(r));
     PQclear(r);
     push_read(w, req->call.user_id, NULL, 0);
-    tm_svc_reply_json(rep, 200, json_pack("{s:I, s:i}", "updated", (json_int_t)updated,
-                                          "unread_count", 0));
+    tm_svc_reply_json(rep, 200,
+                      json_pack("{s:I, s:i}", "updated", (json_int_t)updated, "unread_count", 0));
     return TM_OK;
 }
 

@@ -24,9 +24,9 @@ static json_t *devices_of(tm_pg_t *pg, const char *user_id)
     if (tm_pg_exec(pg, "conn_devices", 1, (const char *[]){user_id}, &r, NULL) != TM_OK)
         return out;
     for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(out, json_pack("{s:s, s:I}", "device", PQgetvalue(r, i, 0),
-                                             "connections",
-                                             (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10)));
+        json_array_append_new(out,
+                              json_pack("{s:s, s:I}", "device", PQgetvalue(r, i, 0), "connections",
+                                        (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10)));
     PQclear(r);
     return out;
 }
@@ -75,8 +75,8 @@ static int record_conn(tm_pg_t *pg, const tm_svc_req_t *req, bool *first, bool *
 {
     const char *uid = req->call.user_id;
     const char *p[] = {tm_json_str(req->json, "conn_id", ""),
-                       tm_json_str(req->json, "gateway_id", ""),
-                       uid, tm_json_str(req->json, "device", "unknown")};
+                       tm_json_str(req->json, "gateway_id", ""), uid,
+                       tm_json_str(req->json, "device", "unknown")};
     PGresult *r = NULL;
     int64_t n = 0;
     int rc = tm_pg_begin(pg);
@@ -107,8 +107,9 @@ static int connect_reply(tm_pg_t *pg, const char *uid, tm_svc_reply_t *rep)
         json_t *anns = json_array();
         for (int i = 0; i < PQntuples(a); i++)
             json_array_append_new(anns, rt_view_announcement(a, i));
-        tm_svc_reply_json(rep, 200, json_pack("{s:o, s:I}", "announcements", anns, "unread",
-                                              (json_int_t)strtoll(PQgetvalue(u, 0, 0), NULL, 10)));
+        tm_svc_reply_json(rep, 200,
+                          json_pack("{s:o, s:I}", "announcements", anns, "unread",
+                                    (json_int_t)strtoll(PQgetvalue(u, 0, 0), NULL, 10)));
     }
     PQclear(a);
     PQclear(u);
@@ -221,8 +222,7 @@ static json_t *presence_rows(const PGresult *r)
         json_object_set_new(cur, "online", json_true());
         json_object_set_new(cur, "last_seen", json_string(PQgetvalue(r, i, 3)));
         json_array_append_new(json_object_get(cur, "devices"),
-                              json_pack("{s:s, s:I}", "device", PQgetvalue(r, i, 1),
-                                        "connections",
+                              json_pack("{s:s, s:I}", "device", PQgetvalue(r, i, 1), "connections",
                                         (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10)));
     }
     return data;

@@ -9,7 +9,6 @@
 
 /* Publish {op:"presence", room, user_id, online, devices} to every workspace room of
  * user_id (from the membership projection). Returns 0 or TM_ERR_PG. */
-int rt_presence_publish(natsConnection *nc, tm_pg_t *pg, const char *user_id,
-                        bool online) TM_WUR;
+int rt_presence_publish(natsConnection *nc, tm_pg_t *pg, const char *user_id, bool online) TM_WUR;
 
 #endif

@@ -15,8 +15,8 @@ int rt_room_make(rt_room_kind_t kind, const char *id, rt_room_t *out)
     out->kind = kind;
     for (size_t i = 0; i < 36; i++)
         out->id[i] = (char)tolower((unsigned char)id[i]);
-    snprintf(out->name, sizeof out->name, "%s:%s",
-             kind == RT_ROOM_WORKSPACE ? "workspace" : "task", out->id);
+    snprintf(out->name, sizeof out->name, "%s:%s", kind == RT_ROOM_WORKSPACE ? "workspace" : "task",
+             out->id);
     return TM_OK;
 }
 

@@ -13,7 +13,7 @@ typedef enum { RT_ROOM_WORKSPACE = 1, RT_ROOM_TASK = 2 } rt_room_kind_t;
 
 typedef struct {
     rt_room_kind_t kind;
-    char id[37];          /* lowercase canonical uuid */
+    char id[37];            /* lowercase canonical uuid */
     char name[RT_ROOM_MAX]; /* normalised "workspace:<id>" / "task:<id>" */
 } rt_room_t;
 

@@ -11,7 +11,7 @@
 #include "tm_log.h"
 #include "tm_util.h"
 
-#define RESUME_MAX 500
+#define RESUME_MAX      500
 #define MEMBER_CACHE_MS 30000
 
 bool rt_h_need_user(const tm_svc_req_t *req, tm_svc_reply_t *rep)
@@ -86,8 +86,8 @@ int rt_h_subscribe(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *
     int64_t oldest, head;
     if ((rc = room_bounds(w->pg, &room, ws, &oldest, &head)) != TM_OK)
         return rc;
-    tm_svc_reply_json(rep, 200, json_pack("{s:s, s:I}", "room", room.name, "head_seq",
-                                          (json_int_t)head));
+    tm_svc_reply_json(rep, 200,
+                      json_pack("{s:s, s:I}", "room", room.name, "head_seq", (json_int_t)head));
     return TM_OK;
 }
 
@@ -97,8 +97,8 @@ static json_t *page_events(const PGresult *r, const char *room, int n)
     for (int i = 0; i < n; i++) {
         json_t *data = json_loads(PQgetvalue(r, i, 3), 0, NULL);
         json_array_append_new(events, rt_op_event(room, strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                                                  PQgetvalue(r, i, 2), data,
-                                                  PQgetvalue(r, i, 1), PQgetvalue(r, i, 4)));
+                                                  PQgetvalue(r, i, 2), data, PQgetvalue(r, i, 1),
+                                                  PQgetvalue(r, i, 4)));
         json_decref(data);
     }
     return events;
@@ -128,17 +128,17 @@ static int resume_page(tm_svc_worker_t *w, const rt_room_t *room, const char *ws
         return rc;
     const char *p[] = {room->id, s_since, s_limit, s_end};
     PGresult *r = NULL;
-    rc = tm_pg_exec(w->pg, room->kind == RT_ROOM_TASK ? "room_task_page" : "room_ws_page", 4, p,
-                    &r, NULL);
+    rc = tm_pg_exec(w->pg, room->kind == RT_ROOM_TASK ? "room_task_page" : "room_ws_page", 4, p, &r,
+                    NULL);
     if (rc != TM_OK)
         return rc;
     int n = PQntuples(r);
     bool more = n > limit;
     json_t *events = page_events(r, room->name, more ? (int)limit : n);
     PQclear(r);
-    tm_svc_reply_json(rep, 200, json_pack("{s:s, s:b, s:o, s:I, s:b}", "room", room->name, "ok",
-                                          1, "events", events, "head_seq", (json_int_t)head,
-                                          "has_more", more));
+    tm_svc_reply_json(rep, 200,
+                      json_pack("{s:s, s:b, s:o, s:I, s:b}", "room", room->name, "ok", 1, "events",
+                                events, "head_seq", (json_int_t)head, "has_more", more));
     return TM_OK;
 }
 
@@ -165,9 +165,10 @@ int rt_h_resume(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep
         return rc;
     /* Events since+1 .. oldest-1 were pruned (or never seen): a silent gap is not allowed. */
     if (oldest > 0 && since + 1 < oldest && since < head) {
-        tm_svc_reply_json(rep, 200, json_pack("{s:s, s:b, s:I, s:I}", "room", room.name, "ok", 0,
-                                              "oldest_seq", (json_int_t)oldest, "head_seq",
-                                              (json_int_t)head));
+        tm_svc_reply_json(rep, 200,
+                          json_pack("{s:s, s:b, s:I, s:I}", "room", room.name, "ok", 0,
+                                    "oldest_seq", (json_int_t)oldest, "head_seq",
+                                    (json_int_t)head));
         return TM_OK;
     }
     return resume_page(w, &room, ws, since, limit, head, rep);

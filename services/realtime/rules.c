@@ -29,7 +29,7 @@ static bool is_type(const tm_event_t *ev, const char *t)
 const char *rt_rules_task_id(const tm_event_t *ev)
 {
     const char *id = strncmp(ev->type, "task.", 5) == 0 ? tm_json_str(ev->data, "id", NULL)
-                                                         : tm_json_str(ev->data, "task_id", NULL);
+                                                        : tm_json_str(ev->data, "task_id", NULL);
     return id && tm_is_uuid(id) ? id : NULL;
 }
 

@@ -12,8 +12,8 @@
 #include "tm_svc.h"
 #include "tm_util.h"
 
-#define TYPING_KEYS 65536
-#define MEMBER_KEYS 65536
+#define TYPING_KEYS        65536
+#define MEMBER_KEYS        65536
 #define HEARTBEAT_MAX_BODY (1024 * 1024)
 
 static const tm_svc_route_t routes[] = {

@@ -92,10 +92,9 @@ static int heads(rt_sweeper_t *s, pass_t *p)
     PGresult *r;
     int rc = exec1(s->pg, "heads", 1, (const char *[]){window}, &r);
     for (int i = 0; rc == TM_OK && i < PQntuples(r); i++)
-        json_array_append_new(p->heads, json_pack("{s:s, s:s, s:I}", "op", "head", "room",
-                                                   PQgetvalue(r, i, 0), "seq",
-                                                   (json_int_t)strtoll(PQgetvalue(r, i, 1),
-                                                                       NULL, 10)));
+        json_array_append_new(
+            p->heads, json_pack("{s:s, s:s, s:I}", "op", "head", "room", PQgetvalue(r, i, 0), "seq",
+                                (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10)));
     PQclear(r);
     return rc;
 }
@@ -153,14 +152,13 @@ static void publish(rt_sweeper_t *s, const pass_t *p)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(p->offline, i, v) {
+    json_array_foreach(p->offline, i, v)
+    {
         if (rt_presence_publish(s->nc, s->pg, json_string_value(v), false) != TM_OK)
             TM_WARN("realtime: presence offline not published");
     }
-    json_array_foreach(p->heads, i, v)
-        rt_deliver_room(s->nc, tm_json_str(v, "room", ""), v, NULL);
-    json_array_foreach(p->anns, i, v)
-        rt_deliver_all(s->nc, v);
+    json_array_foreach(p->heads, i, v) rt_deliver_room(s->nc, tm_json_str(v, "room", ""), v, NULL);
+    json_array_foreach(p->anns, i, v) rt_deliver_all(s->nc, v);
 }
 
 static void sweep_once(rt_sweeper_t *s)
@@ -209,8 +207,8 @@ rt_sweeper_t *rt_sweeper_start(const rt_config_t *cfg, const char *schema)
     s->cfg = cfg;
     s->pg = tm_pg_new(cfg->pg_url, schema, rt_db_stmts, rt_db_nstmts);
     s->pruned_at_ms = tm_now_ms();
-    s->conns = tm_metrics_gauge("tm_rt_connections", "live WebSocket connections (all replicas)",
-                                NULL);
+    s->conns =
+        tm_metrics_gauge("tm_rt_connections", "live WebSocket connections (all replicas)", NULL);
     if (pthread_create(&s->thread, NULL, sweeper_main, s) != 0) {
         tm_pg_free(s->pg);
         free(s);

@@ -12,8 +12,8 @@ int access_workspace_role(tm_pg_t *pg, const char *workspace_id, const char *use
     if (!workspace_id || !user_id || !tm_is_uuid(workspace_id) || !tm_is_uuid(user_id))
         return TM_OK;
     PGresult *r = NULL;
-    int rc = tm_pg_exec(pg, "access_member_role", 2, (const char *[]){workspace_id, user_id},
-                        &r, NULL);
+    int rc =
+        tm_pg_exec(pg, "access_member_role", 2, (const char *[]){workspace_id, user_id}, &r, NULL);
     if (rc != TM_OK)
         return rc;
     if (PQntuples(r) == 1)

@@ -8,7 +8,12 @@
 
 #include "tm_pg.h"
 
-typedef enum { WS_ROLE_NONE = 0, WS_ROLE_VIEWER = 1, WS_ROLE_EDITOR = 2, WS_ROLE_OWNER = 3 } ws_role_t;
+typedef enum {
+    WS_ROLE_NONE = 0,
+    WS_ROLE_VIEWER = 1,
+    WS_ROLE_EDITOR = 2,
+    WS_ROLE_OWNER = 3
+} ws_role_t;
 
 /* The caller's role in the workspace (NONE if not a member or no such workspace). */
 int access_workspace_role(tm_pg_t *pg, const char *workspace_id, const char *user_id,

@@ -17,7 +17,6 @@
 #include "password.h"
 #include "tm_svc.h"
 
-
 /* RFC 3339 UTC text of a timestamptz column, in SQL. */
 #define AUTH_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 /* The user columns every user reply is built from (auth_user_json reads them at col0). */
@@ -27,7 +26,7 @@ typedef struct {
     const task_config_t *cfg;
     jwt_signer_t *signer;
     password_params_t pw;
-    char dummy_hash[PASSWORD_HASH_MAX]; /* verified for unknown emails (equal timing) */
+    char dummy_hash[PASSWORD_HASH_MAX];       /* verified for unknown emails (equal timing) */
     char bootstrap_admin[CRED_EMAIL_MAX + 1]; /* normalised, "" when unset */
 } auth_ctx_t;
 

@@ -19,7 +19,7 @@ typedef struct {
     int64_t queue_cap;
     int64_t drain_timeout_ms;
     char *migrations_dir;
-    int jwt_alg;              /* task_jwt_alg_t */
+    int jwt_alg; /* task_jwt_alg_t */
     char *jwt_private_key_file;
     char *jwt_secret;
     char *jwt_issuer;

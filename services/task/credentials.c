@@ -7,9 +7,8 @@
 
 static bool email_char_ok(unsigned char c)
 {
-    return c > 0x20 && c < 0x7f && c != '@' && c != '"' && c != '(' && c != ')' &&
-           c != ',' && c != ':' && c != ';' && c != '<' && c != '>' && c != '[' &&
-           c != ']' && c != '\\';
+    return c > 0x20 && c < 0x7f && c != '@' && c != '"' && c != '(' && c != ')' && c != ',' &&
+           c != ':' && c != ';' && c != '<' && c != '>' && c != '[' && c != ']' && c != '\\';
 }
 
 /* local@domain with a dot in the domain, labels non-empty, no odd characters. */

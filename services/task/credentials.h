@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include "tm_error.h"
 
-#define CRED_EMAIL_MAX 254
+#define CRED_EMAIL_MAX     254
 #define CRED_REFRESH_CHARS 43 /* 32 random bytes, base64url without padding */
 
 /* Trim, lowercase (ASCII) and validate an email into out (cap >= CRED_EMAIL_MAX + 1).

@@ -13,12 +13,12 @@
 #include "tm_util.h"
 
 #define KEY_FILE_MAX (16 * 1024)
-#define ES256_PART 32
+#define ES256_PART   32
 
 struct jwt_signer {
     jwt_signer_alg_t alg;
-    EVP_PKEY *pkey;       /* ES256 */
-    unsigned char *secret;/* HS256 */
+    EVP_PKEY *pkey;        /* ES256 */
+    unsigned char *secret; /* HS256 */
     size_t secret_len;
     char *issuer;
     char *audience;
@@ -150,22 +150,20 @@ static int sign(const jwt_signer_t *s, const char *in, size_t n, unsigned char s
         return sign_es256(s->pkey, in, n, sig);
     }
     unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), s->secret, (int)s->secret_len, (const unsigned char *)in, n, sig,
-              &len))
+    if (!HMAC(EVP_sha256(), s->secret, (int)s->secret_len, (const unsigned char *)in, n, sig, &len))
         return TM_ERR_INTERNAL;
     *siglen = len;
     return TM_OK;
 }
 
-static json_t *claims(const jwt_signer_t *s, const char *sub, const char *role,
-                      const char *sid, int64_t now_s)
+static json_t *claims(const jwt_signer_t *s, const char *sub, const char *role, const char *sid,
+                      int64_t now_s)
 {
     char jti[37];
     tm_uuid_v4(jti);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", s->issuer,
-                     "aud", s->audience, "sub", sub, "role", role, "sid", sid, "iat",
-                     (json_int_t)now_s, "nbf", (json_int_t)now_s, "exp",
-                     (json_int_t)(now_s + s->ttl_s), "jti", jti);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", s->issuer, "aud",
+                     s->audience, "sub", sub, "role", role, "sid", sid, "iat", (json_int_t)now_s,
+                     "nbf", (json_int_t)now_s, "exp", (json_int_t)(now_s + s->ttl_s), "jti", jti);
 }
 
 /* "b64url(head).b64url(body)." with room for the signature; NULL on failure. */
@@ -187,11 +185,11 @@ free_json:
     return tok;
 }
 
-int jwt_signer_access(const jwt_signer_t *s, const char *sub, const char *role,
-                      const char *sid, int64_t now_s, char **out)
+int jwt_signer_access(const jwt_signer_t *s, const char *sub, const char *role, const char *sid,
+                      int64_t now_s, char **out)
 {
-    json_t *head = json_pack("{s:s, s:s}", "alg",
-                             s->alg == JWT_SIGNER_ES256 ? "ES256" : "HS256", "typ", "at+jwt");
+    json_t *head = json_pack("{s:s, s:s}", "alg", s->alg == JWT_SIGNER_ES256 ? "ES256" : "HS256",
+                             "typ", "at+jwt");
     json_t *body = claims(s, sub, role, sid, now_s);
     size_t n = 0;
     char *tok = head && body ? signing_input(head, body, &n) : NULL;

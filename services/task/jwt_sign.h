@@ -29,7 +29,7 @@ int64_t jwt_signer_ttl(const jwt_signer_t *s);
 
 /* Sign an access token for (sub, role, sid) issued at now_s (unix seconds).
  * *out is a new string (caller frees). Returns 0 or TM_ERR_INTERNAL. */
-int jwt_signer_access(const jwt_signer_t *s, const char *sub, const char *role,
-                      const char *sid, int64_t now_s, char **out) TM_WUR;
+int jwt_signer_access(const jwt_signer_t *s, const char *sub, const char *role, const char *sid,
+                      int64_t now_s, char **out) TM_WUR;
 
 #endif

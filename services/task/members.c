@@ -217,7 +217,8 @@ static int remove_locked(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_rep
     if (strcmp(old, "owner") == 0 && (rc = owner_count(w, ws_id, &owners)) != TM_OK)
         goto clear;
     if (owners <= 1) {
-        tm_svc_reply_problem(rep, req, 409, "last-owner", "the last owner cannot leave or be "
+        tm_svc_reply_problem(rep, req, 409, "last-owner",
+                             "the last owner cannot leave or be "
                              "removed");
         goto clear;
     }

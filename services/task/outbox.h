@@ -14,8 +14,7 @@
 #include <stdint.h>
 #include "tm_pg.h"
 
-int outbox_append(tm_pg_t *pg, const char *workspace_id, const char *type,
-                  const char *actor_id, const json_t *payload, int64_t *seq_out,
-                  char event_id_out[37]) TM_WUR;
+int outbox_append(tm_pg_t *pg, const char *workspace_id, const char *type, const char *actor_id,
+                  const json_t *payload, int64_t *seq_out, char event_id_out[37]) TM_WUR;
 
 #endif

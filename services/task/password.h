@@ -11,11 +11,11 @@
 
 #define PASSWORD_MIN_CHARS 10
 #define PASSWORD_MAX_BYTES 256
-#define PASSWORD_HASH_MAX 256
+#define PASSWORD_HASH_MAX  256
 
 typedef struct {
-    uint32_t t_cost;  /* iterations */
-    uint32_t m_kib;   /* memory */
+    uint32_t t_cost; /* iterations */
+    uint32_t m_kib;  /* memory */
     uint32_t lanes;
 } password_params_t;
 

@@ -19,8 +19,8 @@
 #include "tm_util.h"
 
 /* Arbitrary constant shared by every tm-task replica: the cluster-wide relay lock. */
-#define RELAY_LOCK_KEY 7402110301LL
-#define RELAY_RETRY_MS 1000
+#define RELAY_LOCK_KEY   7402110301LL
+#define RELAY_RETRY_MS   1000
 #define CLEANUP_EVERY_MS (3600 * 1000)
 
 struct relay {
@@ -49,8 +49,8 @@ static const char *FETCH_SQL =
     " FROM task.outbox WHERE published_at IS NULL ORDER BY relay_id LIMIT $1";
 static const char *MARK_SQL =
     "UPDATE task.outbox SET published_at = now() WHERE event_id = ANY($1::uuid[])";
-static const char *CLEANUP_SQL =
-    "DELETE FROM task.outbox WHERE published_at < now() - make_interval(secs => $1::double precision)";
+static const char *CLEANUP_SQL = "DELETE FROM task.outbox WHERE published_at < now() - "
+                                 "make_interval(secs => $1::double precision)";
 
 /* Sleep up to ms, returning early when relay_stop() writes to the wake pipe. */
 static void nap(relay_t *r, int64_t ms)
@@ -286,7 +286,8 @@ relay_t *relay_start(const relay_config_t *cfg)
         r->cfg.publish_timeout_ms = 2000;
     r->last_cleanup_ms = tm_now_ms();
     r->m_active = tm_metrics_gauge("tm_relay_active", "1 while this replica relays the outbox", "");
-    r->m_backlog = tm_metrics_gauge("tm_relay_backlog", "Unpublished rows seen in the last batch", "");
+    r->m_backlog =
+        tm_metrics_gauge("tm_relay_backlog", "Unpublished rows seen in the last batch", "");
     r->m_published = tm_metrics_counter("tm_relay_published_total", "Events published", "");
     r->m_errors = tm_metrics_counter("tm_relay_publish_errors_total", "Failed publishes", "");
     if (pipe(r->wake_pipe) != 0)

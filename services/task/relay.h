@@ -17,9 +17,9 @@
 typedef struct {
     const char *nats_url;
     const char *pg_conninfo;
-    int64_t sweep_ms;        /* periodic sweep without a NOTIFY */
-    int batch;               /* rows per fetch */
-    int64_t retention_ms;    /* keep published rows this long (0 = forever) */
+    int64_t sweep_ms;     /* periodic sweep without a NOTIFY */
+    int batch;            /* rows per fetch */
+    int64_t retention_ms; /* keep published rows this long (0 = forever) */
     int64_t publish_timeout_ms;
 } relay_config_t;
 

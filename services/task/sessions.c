@@ -40,14 +40,14 @@ static int reply_tokens(const tm_svc_req_t *req, tm_svc_reply_t *rep, const PGre
 {
     const auth_ctx_t *a = auth_ctx();
     char *access = NULL;
-    int rc = jwt_signer_access(a->signer, PQgetvalue(user, 0, 0), PQgetvalue(user, 0, 3),
-                               sid, tm_wall_ms() / 1000, &access);
+    int rc = jwt_signer_access(a->signer, PQgetvalue(user, 0, 0), PQgetvalue(user, 0, 3), sid,
+                               tm_wall_ms() / 1000, &access);
     if (rc != TM_OK)
         return rc;
     json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "access_token", access,
                              "refresh_token", refresh, "token_type", "Bearer", "expires_in",
-                             (json_int_t)jwt_signer_ttl(a->signer), "session_id", sid,
-                             "user", auth_user_json(user, 0, 0));
+                             (json_int_t)jwt_signer_ttl(a->signer), "session_id", sid, "user",
+                             auth_user_json(user, 0, 0));
     free(access);
     (void)req;
     tm_svc_reply_json(rep, 200, body);
@@ -61,8 +61,7 @@ static int new_refresh(tm_pg_t *pg, const char *sid, int gen, char tok[CRED_REFR
     cred_refresh_new(tok, hash);
     snprintf(g, sizeof g, "%d", gen);
     PGresult *r = NULL;
-    int rc = tm_pg_exec(pg, "auth_refresh_insert", 3, (const char *[]){hash, sid, g}, &r,
-                        NULL);
+    int rc = tm_pg_exec(pg, "auth_refresh_insert", 3, (const char *[]){hash, sid, g}, &r, NULL);
     PQclear(r);
     return rc;
 }
@@ -124,8 +123,8 @@ static int revoke_one(tm_svc_worker_t *w, const char *sid, const char *uid, cons
                       bool *revoked)
 {
     PGresult *r = NULL;
-    int rc = tm_pg_exec(w->pg, "auth_session_revoke", 3, (const char *[]){sid, uid, reason},
-                        &r, NULL);
+    int rc =
+        tm_pg_exec(w->pg, "auth_session_revoke", 3, (const char *[]){sid, uid, reason}, &r, NULL);
     *revoked = rc == TM_OK && PQntuples(r) > 0;
     PQclear(r);
     if (*revoked)
@@ -231,11 +230,10 @@ int sessions_list(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *r
     json_t *data = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
-        json_array_append_new(data, json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", id,
-                                              "device", PQgetvalue(r, i, 1), "created_at",
-                                              PQgetvalue(r, i, 2), "last_used_at",
-                                              PQgetvalue(r, i, 3), "current",
-                                              strcmp(id, req->call.session_id) == 0));
+        json_array_append_new(
+            data, json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", id, "device", PQgetvalue(r, i, 1),
+                            "created_at", PQgetvalue(r, i, 2), "last_used_at", PQgetvalue(r, i, 3),
+                            "current", strcmp(id, req->call.session_id) == 0));
     }
     PQclear(r);
     tm_svc_reply_json(rep, 200, json_pack("{s:o, s:n}", "data", data, "next_cursor"));
@@ -287,8 +285,8 @@ int sessions_check(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *
 int sessions_revoke_all(tm_svc_worker_t *w, const char *user_id, const char *reason)
 {
     PGresult *r = NULL;
-    int rc = tm_pg_exec(w->pg, "auth_sessions_revoke_user", 2,
-                        (const char *[]){user_id, reason}, &r, NULL);
+    int rc = tm_pg_exec(w->pg, "auth_sessions_revoke_user", 2, (const char *[]){user_id, reason},
+                        &r, NULL);
     /* Published before the caller's COMMIT: a rollback after this point only makes the
      * gateway deny tokens of sessions that stay live until their next refresh. */
     for (int i = 0; rc == TM_OK && i < PQntuples(r); i++)

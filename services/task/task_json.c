@@ -144,8 +144,24 @@ json_t *task_json_from_result(const PGresult *r, int row, int col)
 
 /* ---- task_to_json's object from plain columns ---- */
 
-enum { C_ID, C_WS, C_TITLE, C_DESC, C_STATUS, C_PRIO, C_LABELS, C_ASSIGNEE, C_DUE, C_EST,
-       C_CREATED_BY, C_CREATED_AT, C_UPDATED_AT, C_COMPLETED_AT, C_SPENT, C_VERSION };
+enum {
+    C_ID,
+    C_WS,
+    C_TITLE,
+    C_DESC,
+    C_STATUS,
+    C_PRIO,
+    C_LABELS,
+    C_ASSIGNEE,
+    C_DUE,
+    C_EST,
+    C_CREATED_BY,
+    C_CREATED_AT,
+    C_UPDATED_AT,
+    C_COMPLETED_AT,
+    C_SPENT,
+    C_VERSION
+};
 
 typedef enum { K_STR, K_INT, K_JSON } col_kind_t;
 

@@ -56,11 +56,11 @@ json_t *task_json_from_result(const PGresult *r, int row, int col);
  * instead of ~20 us for jsonb_build_object (measured on a 50-row list page). */
 #define TASK_COLUMNS_NUM 16
 #define TASK_COLUMNS_SQL(A)                                                                        \
-    A ".id::text, " A ".workspace_id::text, " A ".title, " A ".description, " A ".status, "       \
-    A ".priority, to_json(" A ".labels)::text, " A ".assignee_id::text, task_ts_json(" A           \
-    ".due_at), " A ".estimate_minutes, " A ".created_by::text, task_ts_json(" A ".created_at), "  \
-    "task_ts_json(" A ".updated_at), task_ts_json(" A ".completed_at), " A                        \
-    ".time_spent_minutes, " A ".version"
+    A ".id::text, " A ".workspace_id::text, " A ".title, " A ".description, " A ".status, " A      \
+      ".priority, to_json(" A ".labels)::text, " A ".assignee_id::text, task_ts_json(" A           \
+      ".due_at), " A ".estimate_minutes, " A ".created_by::text, task_ts_json(" A ".created_at), " \
+      "task_ts_json(" A ".updated_at), task_ts_json(" A ".completed_at), " A                       \
+      ".time_spent_minutes, " A ".version"
 
 /* A growing text buffer (owned: free(p)). */
 typedef struct {

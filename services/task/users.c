@@ -10,7 +10,7 @@
 #include "tm_util.h"
 
 #define ADMIN_PAGE_DEFAULT 50
-#define ADMIN_PAGE_MAX 200
+#define ADMIN_PAGE_MAX     200
 
 static const tm_json_field_t register_fields[] = {
     {"email", TM_JF_STRING, true, false, 1, 320, 0, NULL},
@@ -76,8 +76,8 @@ int users_register(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *
         return TM_OK;
     }
     char hash[PASSWORD_HASH_MAX];
-    int rc = password_hash(&auth_ctx()->pw, tm_json_str(req->json, "password", ""), hash,
-                           sizeof hash);
+    int rc =
+        password_hash(&auth_ctx()->pw, tm_json_str(req->json, "password", ""), hash, sizeof hash);
     if (rc == TM_OK)
         rc = insert_user(w, req, rep, email, hash);
     memset(hash, 0, sizeof hash);
@@ -180,8 +180,8 @@ int users_admin_list(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t
 }
 
 /* Would this change leave no active admin? (admins locked by the caller.) */
-static int check_last_admin(tm_svc_worker_t *w, const char *id, const json_t *body,
-                            bool *last, bool *changes)
+static int check_last_admin(tm_svc_worker_t *w, const char *id, const json_t *body, bool *last,
+                            bool *changes)
 {
     PGresult *admins = NULL, *target = NULL;
     int rc = tm_pg_exec(w->pg, "auth_admins_lock", 0, NULL, &admins, NULL);
@@ -219,12 +219,14 @@ static int apply_update(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_repl
     if (rc != TM_OK)
         return rc;
     if (last) {
-        tm_svc_reply_problem(rep, req, 409, "last-admin", "the last admin cannot be demoted "
+        tm_svc_reply_problem(rep, req, 409, "last-admin",
+                             "the last admin cannot be demoted "
                              "or disabled");
         return TM_OK;
     }
-    const char *dis = !tm_json_has(req->json, "disabled") ? NULL
-                      : tm_json_bool(req->json, "disabled", false) ? "true" : "false";
+    const char *dis = !tm_json_has(req->json, "disabled")          ? NULL
+                      : tm_json_bool(req->json, "disabled", false) ? "true"
+                                                                   : "false";
     const char *p[3] = {id, tm_json_str(req->json, "role", NULL), dis};
     PGresult *r = NULL;
     rc = tm_pg_exec(w->pg, "auth_user_update", 3, p, &r, NULL);
@@ -232,8 +234,8 @@ static int apply_update(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_repl
         return rc;
     /* A role change or a disabled account ends its sessions: tokens carry the role. */
     if (revoke)
-        rc = sessions_revoke_all(w, id, PQgetvalue(r, 0, 5)[0] == 't' ? "disabled"
-                                                                      : "role_changed");
+        rc =
+            sessions_revoke_all(w, id, PQgetvalue(r, 0, 5)[0] == 't' ? "disabled" : "role_changed");
     if (rc == TM_OK)
         tm_svc_reply_json(rep, 200, admin_user_json(r, 0));
     PQclear(r);
@@ -272,8 +274,7 @@ int users_bootstrap_admin(tm_pg_t *pg)
     if (!*email)
         return TM_OK;
     PGresult *r = NULL;
-    int rc = tm_pg_exec(pg, "auth_user_set_role", 2, (const char *[]){email, "admin"}, &r,
-                        NULL);
+    int rc = tm_pg_exec(pg, "auth_user_set_role", 2, (const char *[]){email, "admin"}, &r, NULL);
     if (rc == TM_OK && PQntuples(r) > 0)
         tm_log_kv(TM_LOG_INFO, NULL, "bootstrap admin promoted",
                   (const char *[]){"user_id", PQgetvalue(r, 0, 0), NULL});

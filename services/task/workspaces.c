@@ -29,8 +29,8 @@ static json_t *ws_json(const PGresult *r, int row)
 int workspaces_event(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *ws_id,
                      const char *type, const char *user_id, const char *role)
 {
-    json_t *payload = json_pack("{s:s, s:s, s:s}", "workspace_id", ws_id, "user_id", user_id,
-                                "role", role);
+    json_t *payload =
+        json_pack("{s:s, s:s, s:s}", "workspace_id", ws_id, "user_id", user_id, "role", role);
     int64_t seq;
     char event_id[37];
     int rc = outbox_append(w->pg, ws_id, type, req->call.user_id, payload, &seq, event_id);
@@ -57,8 +57,7 @@ static int insert_workspace(tm_svc_worker_t *w, const tm_svc_req_t *req, const c
         return rc;
     const char *id = PQgetvalue(*ws, 0, 0);
     PGresult *m = NULL;
-    rc = tm_pg_exec(w->pg, "ws_member_insert", 3, (const char *[]){id, uid, "owner"}, &m,
-                    NULL);
+    rc = tm_pg_exec(w->pg, "ws_member_insert", 3, (const char *[]){id, uid, "owner"}, &m, NULL);
     PQclear(m);
     if (rc == TM_OK)
         rc = workspaces_event(w, req, id, "workspace.created", uid, "owner");
@@ -149,39 +148,45 @@ const tm_svc_route_t workspaces_routes[] = {
 };
 const size_t workspaces_nroutes = sizeof workspaces_routes / sizeof *workspaces_routes;
 
-#define WS_COLS "w.id, w.name, m.role, " AUTH_TS("w.created_at") \
-    ", (SELECT count(*) FROM task.members c WHERE c.workspace_id = w.id)"
+#define WS_COLS                                                                                    \
+    "w.id, w.name, m.role, " AUTH_TS(                                                              \
+        "w.created_at") ", (SELECT count(*) FROM task.members c WHERE c.workspace_id = w.id)"
 #define MEMBER_COLS "m.user_id, u.email, u.display_name, m.role, " AUTH_TS("m.added_at")
 
 const tm_pg_stmt_t workspaces_stmts[] = {
-    {"access_member_role",
-     "SELECT role FROM task.members WHERE workspace_id = $1 AND user_id = $2", 2},
+    {"access_member_role", "SELECT role FROM task.members WHERE workspace_id = $1 AND user_id = $2",
+     2},
     {"ws_insert",
      "INSERT INTO task.workspaces AS w (name, created_by) VALUES ($1, $2) "
-     "RETURNING w.id, w.name, 'owner', " AUTH_TS("w.created_at") ", 1", 2},
+     "RETURNING w.id, w.name, 'owner', " AUTH_TS("w.created_at") ", 1",
+     2},
     {"ws_member_insert",
      "INSERT INTO task.members (workspace_id, user_id, role) VALUES ($1, $2, $3)", 3},
     {"ws_list",
      "SELECT " WS_COLS " FROM task.members m JOIN task.workspaces w ON w.id = m.workspace_id "
-     "WHERE m.user_id = $1 ORDER BY w.created_at, w.id LIMIT " WS_LIST_MAX, 1},
+     "WHERE m.user_id = $1 ORDER BY w.created_at, w.id LIMIT " WS_LIST_MAX,
+     1},
     {"ws_get",
      "SELECT " WS_COLS " FROM task.members m JOIN task.workspaces w ON w.id = m.workspace_id "
-     "WHERE w.id = $1 AND m.user_id = $2", 2},
+     "WHERE w.id = $1 AND m.user_id = $2",
+     2},
     {"ws_lock", "SELECT id FROM task.workspaces WHERE id = $1 FOR UPDATE", 1},
     {"ws_members",
      "SELECT " MEMBER_COLS " FROM task.members m JOIN task.users u ON u.id = m.user_id "
-     "WHERE m.workspace_id = $1 ORDER BY m.added_at, m.user_id LIMIT 1000", 1},
+     "WHERE m.workspace_id = $1 ORDER BY m.added_at, m.user_id LIMIT 1000",
+     1},
     {"ws_member_get",
      "SELECT " MEMBER_COLS " FROM task.members m JOIN task.users u ON u.id = m.user_id "
-     "WHERE m.workspace_id = $1 AND m.user_id = $2", 2},
+     "WHERE m.workspace_id = $1 AND m.user_id = $2",
+     2},
     {"ws_member_update",
      "UPDATE task.members SET role = $3 WHERE workspace_id = $1 AND user_id = $2", 3},
-    {"ws_member_delete",
-     "DELETE FROM task.members WHERE workspace_id = $1 AND user_id = $2", 2},
+    {"ws_member_delete", "DELETE FROM task.members WHERE workspace_id = $1 AND user_id = $2", 2},
     {"ws_owner_count",
      "SELECT count(*) FROM task.members WHERE workspace_id = $1 AND role = 'owner'", 1},
     {"ws_user_lookup",
      "SELECT id FROM task.users WHERE ($1::uuid IS NOT NULL AND id = $1::uuid) "
-     "OR ($2::text IS NOT NULL AND lower(email) = $2)", 2},
+     "OR ($2::text IS NOT NULL AND lower(email) = $2)",
+     2},
 };
 const size_t workspaces_nstmts = sizeof workspaces_stmts / sizeof *workspaces_stmts;

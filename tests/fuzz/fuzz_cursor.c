@@ -7,10 +7,10 @@
 #include <string.h>
 #include "cursor.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            abort();                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static const struct {

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include "tm_json.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            abort();                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static const tm_json_field_t task_fields[] = {

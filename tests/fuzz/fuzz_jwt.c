@@ -11,20 +11,19 @@
 #include "jwt_verify.h"
 #include "tm_util.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            abort();                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
-#define NOW 1767225600 /* 2026-01-01 */
+#define NOW    1767225600 /* 2026-01-01 */
 #define LEEWAY 30
 
-static const char PUB_PEM[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEW3bFgn0BrJkKGnopTolwKLmeU0jn\n"
-    "yCaVFn7IBHEY7JMbF60KZLU1TDR9y6he+44p+/AMwXQeipFHD4D2eNLbig==\n"
-    "-----END PUBLIC KEY-----\n";
+static const char PUB_PEM[] = "-----BEGIN PUBLIC KEY-----\n"
+                              "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEW3bFgn0BrJkKGnopTolwKLmeU0jn\n"
+                              "yCaVFn7IBHEY7JMbF60KZLU1TDR9y6he+44p+/AMwXQeipFHD4D2eNLbig==\n"
+                              "-----END PUBLIC KEY-----\n";
 static const char SECRET[] = "fuzz-secret-fuzz-secret-fuzz-secret-0123";
 
 static gw_jwt_verifier_t *es, *hs;
@@ -33,11 +32,18 @@ static gw_jwt_deny_t *deny;
 static void init_once(void)
 {
     char err[256];
-    gw_jwt_config_t c = {.alg = GW_JWT_ES256, .public_key_pem = PUB_PEM, .issuer = "taskmesh",
-                         .audience = "taskmesh-api", .leeway_s = LEEWAY};
+    gw_jwt_config_t c = {.alg = GW_JWT_ES256,
+                         .public_key_pem = PUB_PEM,
+                         .issuer = "taskmesh",
+                         .audience = "taskmesh-api",
+                         .leeway_s = LEEWAY};
     es = gw_jwt_verifier_new(&c, err, sizeof err);
-    gw_jwt_config_t h = {.alg = GW_JWT_HS256, .secret = SECRET, .secret_len = sizeof SECRET - 1,
-                         .issuer = "taskmesh", .audience = "taskmesh-api", .leeway_s = LEEWAY};
+    gw_jwt_config_t h = {.alg = GW_JWT_HS256,
+                         .secret = SECRET,
+                         .secret_len = sizeof SECRET - 1,
+                         .issuer = "taskmesh",
+                         .audience = "taskmesh-api",
+                         .leeway_s = LEEWAY};
     hs = gw_jwt_verifier_new(&h, err, sizeof err);
     deny = gw_jwt_deny_new(64);
     CHECK(es != NULL && hs != NULL && deny != NULL);

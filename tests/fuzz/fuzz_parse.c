@@ -10,15 +10,20 @@
 #include <string.h>
 #include "parse.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            abort();                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
-static const char *const ZONES[] = {"UTC", "Europe/Berlin", "America/New_York",
-                                    "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Kiritimati",
-                                    "America/St_Johns", "Nowhere/Invalid"};
+static const char *const ZONES[] = {"UTC",
+                                    "Europe/Berlin",
+                                    "America/New_York",
+                                    "Asia/Kolkata",
+                                    "Australia/Lord_Howe",
+                                    "Pacific/Kiritimati",
+                                    "America/St_Johns",
+                                    "Nowhere/Invalid"};
 static const int64_t NOWS[] = {1767225600000LL, 1774746000000LL /* around a DST change */,
                                951782400000LL /* 2000-02-29 */, 4102444799000LL};
 

@@ -19,13 +19,16 @@
 #include "tz.h"
 #include "tm_json.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            abort();                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
-#define F(n, k, req, nul, mn, mx, items, ch) {n, k, req, nul, mn, mx, items, ch}
+#define F(n, k, req, nul, mn, mx, items, ch)                                                       \
+    {                                                                                              \
+        n, k, req, nul, mn, mx, items, ch                                                          \
+    }
 /* services/task/users.c register_fields */
 static const tm_json_field_t register_f[] = {
     F("email", TM_JF_STRING, true, false, 1, 320, 0, NULL),
@@ -40,15 +43,18 @@ static const tm_json_field_t login_f[] = {
     F("email", TM_JF_STRING, true, false, 1, 320, 0, NULL),
     F("password", TM_JF_STRING, true, false, 1, PASSWORD_MAX_BYTES, 0, NULL),
     F("device", TM_JF_STRING, false, false, 0, 100, 0, NULL)};
-static const tm_json_field_t refresh_f[] = {F("refresh_token", TM_JF_STRING, true, false, 1, 128, 0, NULL)};
+static const tm_json_field_t refresh_f[] = {
+    F("refresh_token", TM_JF_STRING, true, false, 1, 128, 0, NULL)};
 /* services/task/workspaces.c create_fields; members.c add_fields */
-static const tm_json_field_t ws_create_f[] = {F("name", TM_JF_STRING, true, false, 1, 200, 0, NULL)};
+static const tm_json_field_t ws_create_f[] = {
+    F("name", TM_JF_STRING, true, false, 1, 200, 0, NULL)};
 static const tm_json_field_t member_add_f[] = {
     F("user_id", TM_JF_UUID, false, false, 0, 0, 0, NULL),
     F("email", TM_JF_STRING, false, false, 1, 320, 0, NULL),
     F("role", TM_JF_STRING, true, false, 0, 0, 0, "owner|editor|viewer")};
 /* services/task/tasks.c complete_fields; time_entries.c log_fields */
-static const tm_json_field_t complete_f[] = {F("minutes", TM_JF_INT, false, true, 1, 1440, 0, NULL)};
+static const tm_json_field_t complete_f[] = {
+    F("minutes", TM_JF_INT, false, true, 1, 1440, 0, NULL)};
 static const tm_json_field_t time_log_f[] = {
     F("minutes", TM_JF_INT, true, false, 1, 1440, 0, NULL),
     F("started_at", TM_JF_TIME, false, true, 0, 0, 0, NULL),
@@ -63,7 +69,8 @@ static const tm_json_field_t suggest_f[] = {
     F("workspace_id", TM_JF_UUID, false, true, 0, 0, 0, NULL),
     F("context", TM_JF_STRING, false, true, 0, 2000, 0, NULL),
     F("limit", TM_JF_INT, false, false, 1, 20, 0, NULL)};
-static const tm_json_field_t accept_f[] = {F("workspace_id", TM_JF_UUID, false, false, 0, 0, 0, NULL)};
+static const tm_json_field_t accept_f[] = {
+    F("workspace_id", TM_JF_UUID, false, false, 0, 0, 0, NULL)};
 /* services/realtime/notify.c announce_fields */
 static const tm_json_field_t announce_f[] = {
     F("message", TM_JF_STRING, true, false, 1, 2000, 0, NULL),
@@ -77,7 +84,10 @@ typedef struct {
     size_t n;
     task_body_kind_t kind;
 } route_body_t;
-#define T(r, t) {r, t, sizeof t / sizeof t[0], 0}
+#define T(r, t)                                                                                    \
+    {                                                                                              \
+        r, t, sizeof t / sizeof t[0], 0                                                            \
+    }
 static const route_body_t ROUTES[] = {
     T("POST /api/v1/auth/register", register_f),
     T("POST /api/v1/auth/login", login_f),
@@ -100,9 +110,10 @@ static const route_body_t ROUTES[] = {
 static bool known(const route_body_t *r, const char *key)
 {
     static const char *const task_keys[] = {
-        "workspace_id", "title", "description", "status", "priority", "labels", "assignee_id",
-        "due_at", "estimate_minutes", "id", "created_by", "version", "completed_at",
-        "created_at", "updated_at", "time_spent_minutes"};
+        "workspace_id",     "title",      "description", "status",
+        "priority",         "labels",     "assignee_id", "due_at",
+        "estimate_minutes", "id",         "created_by",  "version",
+        "completed_at",     "created_at", "updated_at",  "time_spent_minutes"};
     if (r->f == NULL) {
         for (size_t i = 0; i < sizeof task_keys / sizeof task_keys[0]; i++)
             if (strcmp(task_keys[i], key) == 0)
@@ -161,8 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     tm_json_errors_t cerrs = {0};
-    int rc = r->f ? tm_json_check(obj, r->f, r->n, &cerrs)
-                  : task_json_check(obj, r->kind, &cerrs);
+    int rc = r->f ? tm_json_check(obj, r->f, r->n, &cerrs) : task_json_check(obj, r->kind, &cerrs);
     CHECK((rc == TM_OK) == (cerrs.count == 0));
     CHECK(rc == TM_OK || rc == TM_ERR_INVALID);
     for (int i = 0; i < cerrs.count && i < TM_JSON_MAX_ERRORS; i++)

@@ -10,10 +10,10 @@
 #include <string.h>
 #include "ws_frame.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            abort();                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 typedef struct {

@@ -7,10 +7,10 @@
 #include <string.h>
 #include "ws_ops.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            abort();                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static ws_op_t op; /* large (auth token): keep it off the stack */

@@ -24,9 +24,11 @@ static __attribute__((unused)) const char *itest_env(const char *name)
 {
     const char *v = getenv(name);
     if (!v || !*v) {
-        fprintf(stderr, "FAIL: %s is not set. Integration tests need a running nats-server "
-                        "(JetStream on) and Postgres 15: export TM_TEST_NATS_URL and "
-                        "TM_TEST_PG_URL (scripts/test.sh does this).\n", name);
+        fprintf(stderr,
+                "FAIL: %s is not set. Integration tests need a running nats-server "
+                "(JetStream on) and Postgres 15: export TM_TEST_NATS_URL and "
+                "TM_TEST_PG_URL (scripts/test.sh does this).\n",
+                name);
         exit(1);
     }
     return v;
@@ -41,8 +43,8 @@ enum {
     ITEST_PORT_FAKE_LLM = 2, /* tests/e2e/lib/fake_llm.mjs */
     ITEST_PORT_RT1 = 3,      /* in-process tm-realtime replicas */
     ITEST_PORT_RT2 = 4,
-    ITEST_PORT_DAEMON = 5,   /* the tm-realtime binary of test_daemon */
-    ITEST_PORT_SVC = 6,      /* tm_svc / tm_admin of test_svc */
+    ITEST_PORT_DAEMON = 5, /* the tm-realtime binary of test_daemon */
+    ITEST_PORT_SVC = 6,    /* tm_svc / tm_admin of test_svc */
     ITEST_PORT_SVC2 = 7,
 };
 
@@ -80,8 +82,9 @@ static __attribute__((unused)) void itest_write(const char *dir, const char *nam
 
 /* One NATS request with optional idempotency key / deadline; returns the reply message
  * (caller destroys) or NULL on timeout / error. */
-static __attribute__((unused)) natsMsg *itest_request(natsConnection *nc, const char *subject, const char *body,
-                              const char *idem_key, int64_t deadline_ms, int64_t timeout_ms)
+static __attribute__((unused)) natsMsg *itest_request(natsConnection *nc, const char *subject,
+                                                      const char *body, const char *idem_key,
+                                                      int64_t deadline_ms, int64_t timeout_ms)
 {
     natsMsg *req = NULL, *rep = NULL;
     if (natsMsg_Create(&req, subject, NULL, body, body ? (int)strlen(body) : 0) != NATS_OK)
@@ -118,7 +121,8 @@ static __attribute__((unused)) const char *itest_header(natsMsg *m, const char *
 
 /* Plain HTTP/1.1 request to 127.0.0.1:port; fills the whole response into out (NUL
  * terminated) and returns the status code, or -1. */
-static __attribute__((unused)) int itest_http(int port, const char *method, const char *path, char *out, size_t cap)
+static __attribute__((unused)) int itest_http(int port, const char *method, const char *path,
+                                              char *out, size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a;
@@ -139,7 +143,8 @@ static __attribute__((unused)) int itest_http(int port, const char *method, cons
     char req[256];
     int n = snprintf(req, sizeof req,
                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                     "Content-Length: 0\r\n\r\n", method, path);
+                     "Content-Length: 0\r\n\r\n",
+                     method, path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return -1;
@@ -161,8 +166,9 @@ static __attribute__((unused)) int itest_http(int port, const char *method, cons
  * "all but TM_*" so that a large CI environment cannot crowd the sanitizer options out. */
 static inline bool itest_env_inherited(const char *e)
 {
-    static const char *const keep[] = {"ASAN_OPTIONS=", "LSAN_OPTIONS=", "UBSAN_OPTIONS=",
-                                       "PATH=", "HOME=", "LANG=", "TZ=", "TZDIR="};
+    static const char *const keep[] = {
+        "ASAN_OPTIONS=", "LSAN_OPTIONS=", "UBSAN_OPTIONS=", "PATH=", "HOME=",
+        "LANG=",         "TZ=",           "TZDIR="};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         if (strncmp(e, keep[i], strlen(keep[i])) == 0)
             return true;

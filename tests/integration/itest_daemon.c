@@ -14,10 +14,10 @@
 #include "itest.h"
 #include "itest_daemon.h"
 
-#define MAX_PROCS 16
-#define MAX_DBS 8
-#define MAX_KEYS 8
-#define MAX_ENV 128
+#define MAX_PROCS    16
+#define MAX_DBS      8
+#define MAX_KEYS     8
+#define MAX_ENV      128
 #define STOP_WAIT_MS 20000
 
 extern char **environ;
@@ -176,8 +176,10 @@ void itest_db_drop(itest_db_t *db)
 void itest_ec_key(const char *path)
 {
     char cmd[400];
-    snprintf(cmd, sizeof cmd, "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
-             "-out '%s' 2>/dev/null", path);
+    snprintf(cmd, sizeof cmd,
+             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+             "-out '%s' 2>/dev/null",
+             path);
     record_name((char *)g_keys, MAX_KEYS, sizeof g_keys[0], path);
     assert_int_equal(system(cmd), 0);
 }
@@ -293,8 +295,8 @@ void itest_task_spawn(itest_task_t *t, const char *bin, char *const extra_env[])
     snprintf(e_pg, sizeof e_pg, "TM_PG_URL=%s", t->db.conninfo);
     snprintf(e_key, sizeof e_key, "TM_JWT_PRIVATE_KEY_FILE=%s", t->keyfile);
     snprintf(e_port, sizeof e_port, "TM_ADMIN_PORT=%d", t->admin_port);
-    char *env[MAX_ENV / 2] = {e_nats, e_pg, e_key, e_port, "TM_ARGON2_M_KIB=8192",
-                              "TM_ARGON2_T=1", "TM_LOG_LEVEL=warn"};
+    char *env[MAX_ENV / 2] = {
+        e_nats, e_pg, e_key, e_port, "TM_ARGON2_M_KIB=8192", "TM_ARGON2_T=1", "TM_LOG_LEVEL=warn"};
     size_t n = 7;
     for (size_t i = 0; extra_env && extra_env[i] && n < MAX_ENV / 2 - 1; i++)
         env[n++] = extra_env[i];
@@ -305,8 +307,7 @@ void itest_task_spawn(itest_task_t *t, const char *bin, char *const extra_env[])
         fail_msg("tm-task not ready on admin port %d (log: %s)", t->admin_port, t->log);
 }
 
-void itest_task_start(itest_task_t *t, const char *bin, int admin_port,
-                      char *const extra_env[])
+void itest_task_start(itest_task_t *t, const char *bin, int admin_port, char *const extra_env[])
 {
     itest_task_prepare(t, admin_port);
     itest_task_spawn(t, bin, extra_env);
@@ -318,8 +319,7 @@ bool itest_task_stop(itest_task_t *t)
     int st = itest_stop(&t->pid);
     bool clean = running && itest_exited_clean(st);
     if (running && !clean)
-        fprintf(stderr, "itest: tm-task did not exit cleanly (status %d, log: %s)\n", st,
-                t->log);
+        fprintf(stderr, "itest: tm-task did not exit cleanly (status %d, log: %s)\n", st, t->log);
     if (t->db.name[0] && drop_db(t->db.name)) {
         forget_name((char *)g_dbs, MAX_DBS, sizeof g_dbs[0], t->db.name);
         t->db.name[0] = '\0';

@@ -24,8 +24,8 @@
 
 /* A database created from TM_TEST_PG_URL for one test run. */
 typedef struct {
-    char name[64];        /* unique per run */
-    char conninfo[1024];  /* TM_TEST_PG_URL with dbname = name */
+    char name[64];       /* unique per run */
+    char conninfo[1024]; /* TM_TEST_PG_URL with dbname = name */
 } itest_db_t;
 
 /* conninfo of base (a libpq URI or conninfo) with dbname replaced by db. */
@@ -74,8 +74,7 @@ void itest_task_spawn(itest_task_t *t, const char *bin, char *const extra_env[])
 /* Create the database and key, spawn bin with TM_NATS_URL=$TM_TEST_NATS_URL, TM_PG_URL,
  * TM_JWT_PRIVATE_KEY_FILE, TM_ADMIN_PORT, cheap Argon2 settings, TM_LOG_LEVEL=warn and
  * extra_env (may be NULL; later entries win), and wait until it is ready. */
-void itest_task_start(itest_task_t *t, const char *bin, int admin_port,
-                      char *const extra_env[]);
+void itest_task_start(itest_task_t *t, const char *bin, int admin_port, char *const extra_env[]);
 /* Stop the daemon, drop its database, remove its key. Returns true when the daemon
  * exited with status 0 (false also when it was not running). Safe to call twice. */
 bool itest_task_stop(itest_task_t *t);

@@ -31,9 +31,9 @@
 #endif
 
 #define ADMIN_PORT itest_port(ITEST_PORT_AI)
-#define FAKE_PORT itest_port(ITEST_PORT_FAKE_LLM)
-#define DAY_MS 86400000LL
-#define PW "correct-horse-battery-9"
+#define FAKE_PORT  itest_port(ITEST_PORT_FAKE_LLM)
+#define DAY_MS     86400000LL
+#define PW         "correct-horse-battery-9"
 /* Real ids from tm-task, fresh every run (TM_EVENTS keeps earlier runs' events). */
 static char USER_A[37], USER_B[37], WS[37];
 
@@ -92,11 +92,11 @@ static json_t *task_data(const tdef_t *t)
     iso(t->completed ? t->completed : t->created, u);
     iso(t->due, d);
     iso(t->completed, k);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:n, s:s, s:i, s:[], s:s, s:s, s:s, s:i, s:i}",
-                          "id", t->id, "workspace_id", WS, "title", t->title, "description",
-                          "status", t->status, "priority", t->priority, "labels",
-                          "created_by", t->created_by, "created_at", c, "updated_at", u,
-                          "version", t->version, "time_spent_minutes", t->spent);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:n, s:s, s:i, s:[], s:s, s:s, s:s, s:i, s:i}", "id", t->id,
+                  "workspace_id", WS, "title", t->title, "description", "status", t->status,
+                  "priority", t->priority, "labels", "created_by", t->created_by, "created_at", c,
+                  "updated_at", u, "version", t->version, "time_spent_minutes", t->spent);
     if (t->label)
         json_array_append_new(json_object_get(o, "labels"), json_string(t->label));
     json_object_set_new(o, "assignee_id", t->assignee ? json_string(t->assignee) : json_null());
@@ -159,7 +159,8 @@ static json_t *ai_req(const char *subject, const char *user, const char *body, c
                       const char *query, int *status)
 {
     natsMsg *req = NULL, *rep = NULL;
-    assert_int_equal(natsMsg_Create(&req, subject, NULL, body, body ? (int)strlen(body) : 0), NATS_OK);
+    assert_int_equal(natsMsg_Create(&req, subject, NULL, body, body ? (int)strlen(body) : 0),
+                     NATS_OK);
     tm_call_t call;
     memset(&call, 0, sizeof call);
     snprintf(call.request_id, sizeof call.request_id, "it-ai");
@@ -191,15 +192,14 @@ static const char *jstr(const json_t *o, const char *k)
 /* ---- real data in tm-task ---- */
 
 /* A tm-task call; fails unless the status is want. Returns the body (caller decrefs). */
-static json_t *task_req(const char *subject, const char *user, const char *body,
-                        const char *id, const char *query, int want)
+static json_t *task_req(const char *subject, const char *user, const char *body, const char *id,
+                        const char *query, int want)
 {
     int st;
     json_t *r = ai_req(subject, user, body, id, query, &st);
     if (st != want) {
         char *text = json_dumps(r, JSON_COMPACT);
-        fail_msg("%s: %d, want %d: %s (tm-task log: %s)", subject, st, want, text,
-                 g_task.log);
+        fail_msg("%s: %d, want %d: %s (tm-task log: %s)", subject, st, want, text, g_task.log);
     }
     return r;
 }
@@ -208,8 +208,10 @@ static void make_user(const char *name, char out[37])
 {
     char uniq[48], body[256];
     itest_unique(name, uniq, sizeof uniq);
-    snprintf(body, sizeof body, "{\"email\":\"%s@it.local\",\"password\":\"" PW "\","
-             "\"display_name\":\"%s\"}", uniq, name);
+    snprintf(body, sizeof body,
+             "{\"email\":\"%s@it.local\",\"password\":\"" PW "\","
+             "\"display_name\":\"%s\"}",
+             uniq, name);
     json_t *r = task_req(TM_SUBJ_AUTH_REGISTER, NULL, body, NULL, NULL, 201);
     snprintf(out, 37, "%s", jstr(r, "id"));
     json_decref(r);
@@ -261,9 +263,15 @@ static void publish_history(void)
     int64_t n = g_now;
     for (int i = 0; i < 4; i++) {
         tm_uuid_v4(T_WEEKLY[i]);
-        tdef_t w = {.id = T_WEEKLY[i], .title = "Weekly report", .status = "todo",
-                    .created_by = USER_A, .label = "work", .priority = 2, .version = 1,
-                    .created = n - (29 - 7 * i) * DAY_MS, .est = 60};
+        tdef_t w = {.id = T_WEEKLY[i],
+                    .title = "Weekly report",
+                    .status = "todo",
+                    .created_by = USER_A,
+                    .label = "work",
+                    .priority = 2,
+                    .version = 1,
+                    .created = n - (29 - 7 * i) * DAY_MS,
+                    .est = 60};
         publish_task("task.created", &w);
         w.status = "done";
         w.version = 2;
@@ -387,8 +395,10 @@ static void test_projection(void **state)
     snprintf(sql, sizeof sql, "SELECT role FROM ai.members WHERE user_id = '%s'", USER_A);
     query1(sql, got, sizeof got);
     assert_string_equal(got, "editor");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM ai.tasks WHERE status = 'done' AND "
-             "created_by = '%s'", USER_A);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ai.tasks WHERE status = 'done' AND "
+             "created_by = '%s'",
+             USER_A);
     query1(sql, got, sizeof got);
     assert_string_equal(got, "4");
 }
@@ -399,7 +409,8 @@ static void test_parse(void **state)
     int st;
     json_t *r = ai_req(TM_SUBJ_AI_PARSE, USER_A,
                        "{\"text\":\"Call Bob tomorrow 5pm p1 #work\",\"timezone\":\"UTC\","
-                       "\"now\":\"2026-03-02T10:00:00Z\"}", NULL, NULL, &st);
+                       "\"now\":\"2026-03-02T10:00:00Z\"}",
+                       NULL, NULL, &st);
     assert_int_equal(st, 200);
     assert_string_equal(jstr(r, "title"), "Call Bob");
     assert_string_equal(jstr(r, "due_at"), "2026-03-03T17:00:00.000Z");
@@ -407,8 +418,8 @@ static void test_parse(void **state)
     assert_string_equal(json_string_value(json_array_get(json_object_get(r, "labels"), 0)), "work");
     assert_true(json_array_size(json_object_get(r, "spans")) >= 3);
     json_decref(r);
-    r = ai_req(TM_SUBJ_AI_PARSE, USER_A, "{\"text\":\"x\",\"timezone\":\"Mars/Base\"}", NULL,
-               NULL, &st);
+    r = ai_req(TM_SUBJ_AI_PARSE, USER_A, "{\"text\":\"x\",\"timezone\":\"Mars/Base\"}", NULL, NULL,
+               &st);
     assert_int_equal(st, 400);
     json_decref(r);
     r = ai_req(TM_SUBJ_AI_PARSE, NULL, "{\"text\":\"x\"}", NULL, NULL, &st);
@@ -458,7 +469,8 @@ static void test_recommend(void **state)
     size_t i;
     json_t *it;
     bool saw_pr = false;
-    json_array_foreach(data, i, it) {
+    json_array_foreach(data, i, it)
+    {
         assert_string_not_equal(jstr(it, "task_id"), T_SECRET);
         saw_pr |= strcmp(jstr(it, "task_id"), T_PR) == 0;
         if (i > 0) {
@@ -477,9 +489,7 @@ static json_t *find_kind(json_t *data, const char *kind)
 {
     size_t i;
     json_t *it;
-    json_array_foreach(data, i, it)
-        if (strcmp(jstr(it, "kind"), kind) == 0)
-            return it;
+    json_array_foreach(data, i, it) if (strcmp(jstr(it, "kind"), kind) == 0) return it;
     return NULL;
 }
 
@@ -501,7 +511,8 @@ static void test_suggest_accept_reject(void **state)
     snprintf(other, sizeof other, "%s", jstr(bd, "id"));
     json_decref(r);
     char got[64], sql[200];
-    snprintf(sql, sizeof sql, "SELECT source || '/' || status FROM ai.suggestions WHERE id = '%s'", id);
+    snprintf(sql, sizeof sql, "SELECT source || '/' || status FROM ai.suggestions WHERE id = '%s'",
+             id);
     query1(sql, got, sizeof got);
     assert_string_equal(got, "rules/open");
     /* another user's suggestion is not there */
@@ -533,8 +544,8 @@ static void test_suggest_accept_reject(void **state)
     int n = 0;
     size_t i;
     json_t *t;
-    json_array_foreach(json_object_get(r, "data"), i, t)
-        n += strcmp(jstr(t, "title"), "Weekly report") == 0;
+    json_array_foreach(json_object_get(r, "data"), i, t) n +=
+        strcmp(jstr(t, "title"), "Weekly report") == 0;
     assert_false(json_is_string(json_object_get(r, "next_cursor")));
     json_decref(r);
     assert_int_equal(n, 1);
@@ -632,10 +643,16 @@ static void start_llm_mode(void)
         usleep(100 * 1000);
     static char e_base[80];
     snprintf(e_base, sizeof e_base, "TM_AI_BASE_URL=http://127.0.0.1:%d/v1", FAKE_PORT);
-    char *llm_env[] = {"TM_AI_PROVIDER=openai", e_base,
-                       "TM_AI_MODEL=fake-model", "TM_AI_API_KEY=sk-test-secret-123",
-                       "TM_AI_TIMEOUT=1500ms", "TM_AI_RETRIES=1", "TM_AI_BREAKER_FAILURES=3",
-                       "TM_AI_BREAKER_COOLDOWN=60s", "TM_WORKERS=6", "TM_AI_MAX_CONCURRENT=2",
+    char *llm_env[] = {"TM_AI_PROVIDER=openai",
+                       e_base,
+                       "TM_AI_MODEL=fake-model",
+                       "TM_AI_API_KEY=sk-test-secret-123",
+                       "TM_AI_TIMEOUT=1500ms",
+                       "TM_AI_RETRIES=1",
+                       "TM_AI_BREAKER_FAILURES=3",
+                       "TM_AI_BREAKER_COOLDOWN=60s",
+                       "TM_WORKERS=6",
+                       "TM_AI_MAX_CONCURRENT=2",
                        NULL};
     start_ai(llm_env);
 }
@@ -656,8 +673,10 @@ static void test_llm_valid(void **state)
     snprintf(id, sizeof id, "%s", jstr(first, "id"));
     json_decref(r);
     char got[128], sql[200];
-    snprintf(sql, sizeof sql, "SELECT source || '/' || model || '/' || length(prompt_hash) || '/' "
-             "|| tokens FROM ai.suggestions WHERE id = '%s'", id);
+    snprintf(sql, sizeof sql,
+             "SELECT source || '/' || model || '/' || length(prompt_hash) || '/' "
+             "|| tokens FROM ai.suggestions WHERE id = '%s'",
+             id);
     query1(sql, got, sizeof got);
     assert_string_equal(got, "llm/fake-model/64/150");
     /* what the model saw: A's data, delimited words, nobody else's tasks */

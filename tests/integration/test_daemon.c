@@ -122,8 +122,8 @@ static void test_starts_serves_health_and_stops_on_sigterm(void **state)
     assert_int_equal(tm_nats_connect(itest_env("TM_TEST_NATS_URL"), &o, &nc), TM_OK);
     int st = 0;
     json_t *reply = NULL;
-    assert_int_equal(tm_nats_request_json(nc, TM_SUBJ_REALTIME_HEALTH, NULL, NULL, 2000, &st,
-                                          &reply), TM_OK);
+    assert_int_equal(
+        tm_nats_request_json(nc, TM_SUBJ_REALTIME_HEALTH, NULL, NULL, 2000, &st, &reply), TM_OK);
     assert_int_equal(st, 200);
     assert_string_equal(json_string_value(json_object_get(reply, "service")), "realtime");
     json_decref(reply);

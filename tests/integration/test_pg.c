@@ -94,7 +94,8 @@ static void test_migrate_concurrently_applies_once(void **state)
     PQclear(r);
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM information_schema.tables WHERE table_schema = '%s'"
-             " AND table_name = 'idempotency_keys'", schema);
+             " AND table_name = 'idempotency_keys'",
+             schema);
     assert_int_equal(scalar(c, sql), 1);
     PQfinish(c);
 
@@ -134,7 +135,8 @@ static void test_migrate_failed_file_is_not_recorded(void **state)
     assert_int_equal(scalar(c, sql), 1);
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM information_schema.tables WHERE table_schema = '%s'"
-             " AND table_name = 'b'", bad_schema);
+             " AND table_name = 'b'",
+             bad_schema);
     assert_int_equal(scalar(c, sql), 0);
     snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", bad_schema);
     PQclear(PQexec(c, sql));

@@ -78,8 +78,8 @@ static json_t *body_of(natsMsg *m)
 }
 
 /* Request and return the parsed body; *status gets Tm-Status. */
-static json_t *call_json(const char *subject, const char *user, const char *role,
-                         const char *body, const char *param, const char *query, int *status)
+static json_t *call_json(const char *subject, const char *user, const char *role, const char *body,
+                         const char *param, const char *query, int *status)
 {
     natsMsg *m = request_as(subject, user, role, body, param, query);
     *status = itest_status(m);
@@ -207,8 +207,10 @@ static void make_fresh_workspace(void)
 {
     char body[256], uniq[48];
     itest_unique("rt", uniq, sizeof uniq);
-    snprintf(body, sizeof body, "{\"email\":\"%s@it.local\",\"password\":"
-             "\"correct-horse-battery-9\",\"display_name\":\"u3\"}", uniq);
+    snprintf(body, sizeof body,
+             "{\"email\":\"%s@it.local\",\"password\":"
+             "\"correct-horse-battery-9\",\"display_name\":\"u3\"}",
+             uniq);
     task_call(TM_SUBJ_AUTH_REGISTER, NULL, body, 201, "id", u3);
     task_call(TM_SUBJ_WS_CREATE, u3, "{\"name\":\"fresh\"}", 201, "id", ws_fresh);
     snprintf(body, sizeof body, "{\"workspace_id\":\"%s\",\"title\":\"fresh task\"}", ws_fresh);
@@ -263,8 +265,12 @@ static int setup(void **state)
     if (tm_nats_connect(nats_url, &o, &nc) != TM_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK || tm_events_ensure_stream(js, 0))
         return -1;
-    tm_uuid_v4(ws); tm_uuid_v4(ws_prune); tm_uuid_v4(task1);
-    tm_uuid_v4(u1); tm_uuid_v4(u2); tm_uuid_v4(u4);
+    tm_uuid_v4(ws);
+    tm_uuid_v4(ws_prune);
+    tm_uuid_v4(task1);
+    tm_uuid_v4(u1);
+    tm_uuid_v4(u2);
+    tm_uuid_v4(u4);
     tm_uuid_v4(admin);
     itest_task_prepare(&task, itest_port(ITEST_PORT_TASK));
     hold_relay_lock();
@@ -314,10 +320,10 @@ static void test_events_delivered_and_resumed(void **state)
     publish_event(ws, 2, "member.added", u1, member_json(ws, u2, "editor"), NULL, e[1]);
     publish_event(ws, 3, "task.created", u1, task_json(task1, ws, "Write spec", "todo", u2, u1),
                   NULL, e[2]);
-    publish_event(ws, 4, "task.updated", u2, task_json(task1, ws, "Write spec v2", "in_progress", u2, u1),
-                  NULL, e[3]);
-    publish_event(ws, 5, "task.completed", u2, task_json(task1, ws, "Write spec v2", "done", u2, u1),
-                  NULL, e[4]);
+    publish_event(ws, 4, "task.updated", u2,
+                  task_json(task1, ws, "Write spec v2", "in_progress", u2, u1), NULL, e[3]);
+    publish_event(ws, 5, "task.completed", u2,
+                  task_json(task1, ws, "Write spec v2", "done", u2, u1), NULL, e[4]);
     memcpy(ev3, e[2], sizeof ev3);
     for (int i = 1; i <= 5; i++) {
         json_t *op = next_op(rs, "event", 10000, NULL);
@@ -334,7 +340,8 @@ static void test_events_delivered_and_resumed(void **state)
         assert_string_equal(tm_json_str(op, "room", ""), troom);
         json_decref(op);
     }
-    json_t *n1 = next_op(us, "notification", 5000, NULL), *n2 = next_op(us, "notification", 5000, NULL);
+    json_t *n1 = next_op(us, "notification", 5000, NULL),
+           *n2 = next_op(us, "notification", 5000, NULL);
     assert_non_null(n1);
     assert_non_null(n2);
     assert_string_equal(tm_json_str(n1, "type", ""), "workspace.added");
@@ -393,7 +400,8 @@ static void test_redelivery_stores_once(void **state)
     json_decref(op);
     natsSubscription_Destroy(rs);
     assert_true(metric("tm_rt_events_total{result=\"ok\"} ") > ok_before);
-    assert_int_equal(pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", ws), 5);
+    assert_int_equal(pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", ws),
+                     5);
     assert_int_equal(pg_count("SELECT count(*) FROM %s.notifications WHERE user_id = '%s'", u2), 2);
 }
 
@@ -416,7 +424,9 @@ static void test_bad_event_is_dropped(void **state)
     /* The consumer goes on: a valid event after them is stored. */
     char e[37] = "";
     publish_event(ws, 6, "member.added", u1, member_json(ws, u4, "viewer"), NULL, e);
-    for (int i = 0; i < 100 && pg_count("SELECT count(*) FROM %s.room_events WHERE event_id = '%s'", e) != 1; i++)
+    for (int i = 0;
+         i < 100 && pg_count("SELECT count(*) FROM %s.room_events WHERE event_id = '%s'", e) != 1;
+         i++)
         usleep(50 * 1000);
     assert_int_equal(pg_count("SELECT count(*) FROM %s.room_events WHERE event_id = '%s'", e), 1);
 }
@@ -458,11 +468,13 @@ static void test_subscribe_authorization(void **state)
     /* The relay resumes: the fresh workspace's real events reach realtime. */
     PQfinish(relay_hold);
     relay_hold = NULL;
-    for (int i = 0; i < 100 && pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'",
-                                        ws_fresh) != 2; i++)
+    for (int i = 0;
+         i < 100 &&
+         pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", ws_fresh) != 2;
+         i++)
         usleep(100 * 1000);
-    assert_int_equal(pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'",
-                              ws_fresh), 2);
+    assert_int_equal(
+        pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", ws_fresh), 2);
     r = call_json(TM_SUBJ_RT_SUBSCRIBE, u3, NULL, "{\"room\":\"lobby\"}", NULL, NULL, &st);
     assert_int_equal(st, 400);
     json_decref(r);
@@ -574,7 +586,8 @@ static void test_presence_connect_heartbeat_disconnect_expiry(void **state)
     size_t i;
     json_t *row;
     int online_devices = -1;
-    json_array_foreach(data, i, row) {
+    json_array_foreach(data, i, row)
+    {
         if (strcmp(tm_json_str(row, "user_id", ""), u2) == 0) {
             assert_true(json_is_true(json_object_get(row, "online")));
             online_devices = (int)json_array_size(json_object_get(row, "devices"));
@@ -621,8 +634,8 @@ static void test_announcements(void **state)
     (void)state;
     natsSubscription *all = sub_sync(TM_SUBJ_DELIVER_ALL);
     int st;
-    json_t *r = call_json(TM_SUBJ_RT_ANNOUNCE, u1, "user", "{\"message\":\"hi\",\"level\":\"info\"}",
-                          NULL, NULL, &st);
+    json_t *r = call_json(TM_SUBJ_RT_ANNOUNCE, u1, "user",
+                          "{\"message\":\"hi\",\"level\":\"info\"}", NULL, NULL, &st);
     assert_int_equal(st, 403);
     json_decref(r);
     r = call_json(TM_SUBJ_RT_ANNOUNCE, admin, "admin", "{\"message\":\"\",\"level\":\"loud\"}",
@@ -643,8 +656,8 @@ static void test_announcements(void **state)
     /* Scheduled: not delivered now, delivered by the sweeper at starts_at. */
     char starts[40], body[200];
     tm_format_rfc3339_ms(tm_wall_ms() + 1500, starts, sizeof starts);
-    snprintf(body, sizeof body, "{\"message\":\"Later\",\"level\":\"critical\",\"starts_at\":\"%s\"}",
-             starts);
+    snprintf(body, sizeof body,
+             "{\"message\":\"Later\",\"level\":\"critical\",\"starts_at\":\"%s\"}", starts);
     r = call_json(TM_SUBJ_RT_ANNOUNCE, admin, "admin", body, NULL, NULL, &st);
     assert_int_equal(st, 201);
     char later_id[37];
@@ -705,18 +718,22 @@ static void test_resume_past_history(void **state)
 {
     (void)state;
     char e[37] = "";
-    publish_event(ws_prune, 1, "workspace.created", u1, member_json(ws_prune, u1, "owner"), NULL, e);
+    publish_event(ws_prune, 1, "workspace.created", u1, member_json(ws_prune, u1, "owner"), NULL,
+                  e);
     for (int i = 2; i <= 25; i++) {
         char id[37] = "", tid[37];
         tm_uuid_v4(tid);
-        publish_event(ws_prune, i, "task.created", u1, task_json(tid, ws_prune, "t", "todo", NULL, u1),
-                      NULL, id);
+        publish_event(ws_prune, i, "task.created", u1,
+                      task_json(tid, ws_prune, "t", "todo", NULL, u1), NULL, id);
     }
     /* History keeps 10 events per workspace (TM_RT_HISTORY_EVENTS); the pruner runs every s. */
-    for (int i = 0; i < 100 && pg_count("SELECT min(seq) FROM %s.room_events WHERE workspace_id = '%s'",
-                                        ws_prune) != 16; i++)
+    for (int i = 0;
+         i < 100 &&
+         pg_count("SELECT min(seq) FROM %s.room_events WHERE workspace_id = '%s'", ws_prune) != 16;
+         i++)
         usleep(100 * 1000);
-    assert_int_equal(pg_count("SELECT min(seq) FROM %s.room_events WHERE workspace_id = '%s'", ws_prune), 16);
+    assert_int_equal(
+        pg_count("SELECT min(seq) FROM %s.room_events WHERE workspace_id = '%s'", ws_prune), 16);
     char room[64];
     snprintf(room, sizeof room, "workspace:%s", ws_prune);
     int st;
@@ -746,7 +763,10 @@ static void test_resume_stops_at_hole(void **state)
     publish_event(w3, 1, "workspace.created", u1, member_json(w3, u1, "owner"), NULL, e[0]);
     publish_event(w3, 2, "member.added", u1, member_json(w3, u2, "viewer"), NULL, e[1]);
     publish_event(w3, 4, "member.added", u1, member_json(w3, u3, "viewer"), NULL, e[3]);
-    for (int i = 0; i < 100 && pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", w3) != 3; i++)
+    for (int i = 0;
+         i < 100 &&
+         pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", w3) != 3;
+         i++)
         usleep(50 * 1000);
     int st;
     json_t *r = resume(u1, room, 0, 0, &st);
@@ -760,7 +780,10 @@ static void test_resume_stops_at_hole(void **state)
     assert_int_equal(json_array_size(json_object_get(r, "events")), 0);
     json_decref(r);
     publish_event(w3, 3, "member.added", u1, member_json(w3, u4, "viewer"), NULL, e[2]);
-    for (int i = 0; i < 100 && pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", w3) != 4; i++)
+    for (int i = 0;
+         i < 100 &&
+         pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", w3) != 4;
+         i++)
         usleep(50 * 1000);
     r = resume(u1, room, 2, 0, &st);
     evs = json_object_get(r, "events");
@@ -839,7 +862,8 @@ static void test_two_replicas_share_presence(void **state)
             pthread_join(t[i], NULL);
             assert_int_equal(jobs[i].status, 200);
         }
-        assert_int_equal(pg_count("SELECT count(*) FROM %s.connections WHERE user_id = '%s'", u4), N);
+        assert_int_equal(pg_count("SELECT count(*) FROM %s.connections WHERE user_id = '%s'", u4),
+                         N);
         assert_int_equal(count_ops(rs, "presence", true, 800), 1);
         for (int i = 0; i < N; i++)
             assert_int_equal(pthread_create(&t[i], NULL, disconnect_job, &jobs[i]), 0);

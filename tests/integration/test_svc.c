@@ -13,7 +13,7 @@
 #include "tm_metrics.h"
 #include "tm_svc.h"
 
-#define ADMIN_PORT itest_port(ITEST_PORT_SVC)
+#define ADMIN_PORT   itest_port(ITEST_PORT_SVC)
 #define ADMIN_PORT_2 itest_port(ITEST_PORT_SVC2)
 
 static const char *nats_url, *pg_url;
@@ -103,11 +103,20 @@ static int setup(void **state)
     routes[2] = (tm_svc_route_t){.subject = s_slow, .fn = h_slow};
     routes[3] = (tm_svc_route_t){.subject = s_idem, .fn = h_idem, .idempotent = true};
     routes[4] = (tm_svc_route_t){.subject = s_idem_slow, .fn = h_idem, .max_body = 32};
-    cfg = (tm_svc_config_t){.name = schema, .health_subject = s_health, .nats_url = nats_url,
-                            .pg_conninfo = pg_url, .schema = schema, .migrations_dir = dir,
-                            .workers = 2, .queue_cap = 64, .drain_timeout_ms = 3000,
-                            .admin_port = ADMIN_PORT, .stmts = stmts, .nstmts = 1,
-                            .routes = routes, .nroutes = 5};
+    cfg = (tm_svc_config_t){.name = schema,
+                            .health_subject = s_health,
+                            .nats_url = nats_url,
+                            .pg_conninfo = pg_url,
+                            .schema = schema,
+                            .migrations_dir = dir,
+                            .workers = 2,
+                            .queue_cap = 64,
+                            .drain_timeout_ms = 3000,
+                            .admin_port = ADMIN_PORT,
+                            .stmts = stmts,
+                            .nstmts = 1,
+                            .routes = routes,
+                            .nroutes = 5};
     svc = tm_svc_start(&cfg);
     if (!svc)
         return -1;
@@ -306,8 +315,8 @@ static void test_idempotency_in_flight_conflict(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, slow_idem, &first), 0);
     usleep(150 * 1000);
-    natsMsg *second = itest_request(nc, s_idem, "{\"v\":\"s\",\"slow\":true}", "slow-key-it", 0,
-                                    3000);
+    natsMsg *second =
+        itest_request(nc, s_idem, "{\"v\":\"s\",\"slow\":true}", "slow-key-it", 0, 3000);
     assert_int_equal(itest_status(second), 409);
     pthread_join(t, NULL);
     assert_int_equal(itest_status(first), 201);
@@ -364,8 +373,13 @@ static void test_queue_full_answers_503(void **state)
     itest_unique("q", name, sizeof name);
     snprintf(subj, sizeof subj, "it.%s.slow", name);
     tm_svc_route_t r[] = {{.subject = subj, .fn = h_slow}};
-    tm_svc_config_t c = {.name = name, .nats_url = nats_url, .workers = 1, .queue_cap = 1,
-                         .drain_timeout_ms = 3000, .routes = r, .nroutes = 1};
+    tm_svc_config_t c = {.name = name,
+                         .nats_url = nats_url,
+                         .workers = 1,
+                         .queue_cap = 1,
+                         .drain_timeout_ms = 3000,
+                         .routes = r,
+                         .nroutes = 1};
     tm_svc_t *small = tm_svc_start(&c);
     assert_non_null(small);
     natsSubscription *sub = NULL;

@@ -20,7 +20,7 @@
 #endif
 
 #define ADMIN_PORT itest_port(ITEST_PORT_TASK)
-#define PW "correct-horse-battery-9"
+#define PW         "correct-horse-battery-9"
 
 static itest_task_t g_task;
 static natsConnection *g_nc;
@@ -139,19 +139,24 @@ static void test_register_rules(void **state)
     assert_int_equal(call(TM_SUBJ_AUTH_REGISTER, NULL, body, NULL, NULL), 409);
     assert_int_equal(call(TM_SUBJ_AUTH_REGISTER, NULL,
                           "{\"email\":\"weak@test.local\",\"password\":\"password123\","
-                          "\"display_name\":\"x\"}", &r, NULL), 400);
+                          "\"display_name\":\"x\"}",
+                          &r, NULL),
+                     400);
     assert_string_equal(js(json_array_get(json_object_get(r, "errors"), 0), "field", NULL),
                         "password");
     json_decref(r);
     assert_int_equal(call(TM_SUBJ_AUTH_REGISTER, NULL,
                           "{\"email\":\"x@test.local\",\"password\":\"" PW "\","
-                          "\"display_name\":\"x\",\"role\":\"admin\"}", &r, NULL), 400);
-    assert_string_equal(js(json_array_get(json_object_get(r, "errors"), 0), "field", NULL),
-                        "role");
+                          "\"display_name\":\"x\",\"role\":\"admin\"}",
+                          &r, NULL),
+                     400);
+    assert_string_equal(js(json_array_get(json_object_get(r, "errors"), 0), "field", NULL), "role");
     json_decref(r);
     assert_int_equal(call(TM_SUBJ_AUTH_REGISTER, NULL,
                           "{\"email\":\"not-an-email\",\"password\":\"" PW "\","
-                          "\"display_name\":\"x\"}", NULL, NULL), 400);
+                          "\"display_name\":\"x\"}",
+                          NULL, NULL),
+                     400);
 }
 
 static void test_login_refresh_logout(void **state)
@@ -171,7 +176,8 @@ static void test_login_refresh_logout(void **state)
     assert_int_equal(call(TM_SUBJ_AUTH_LOGIN, NULL, body, &r1, NULL), 401);
     assert_int_equal(call(TM_SUBJ_AUTH_LOGIN, NULL,
                           "{\"email\":\"nobody@test.local\",\"password\":\"wrong-password-1\"}",
-                          &r2, NULL), 401);
+                          &r2, NULL),
+                     401);
     assert_string_equal(js(r1, "detail", NULL), js(r2, "detail", NULL));
     json_decref(r1);
     json_decref(r2);
@@ -262,17 +268,19 @@ static void test_admin_routes(void **state)
     assert_int_equal(call(TM_SUBJ_ADMIN_USERS, &adm, NULL, &r, NULL), 200);
     assert_true(json_array_size(json_object_get(r, "data")) >= 2);
     json_decref(r);
-    assert_int_equal(call(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "{\"role\":\"moderator\"}", &r,
-                          "id", u.id, NULL), 200);
+    assert_int_equal(
+        call(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "{\"role\":\"moderator\"}", &r, "id", u.id, NULL),
+        200);
     assert_string_equal(js(r, "role", NULL), "moderator");
     json_decref(r);
-    assert_int_equal(call(TM_SUBJ_ADMIN_USER_UPDATE, &u, "{\"role\":\"admin\"}", NULL,
-                          "id", u.id, NULL), 403);
+    assert_int_equal(
+        call(TM_SUBJ_ADMIN_USER_UPDATE, &u, "{\"role\":\"admin\"}", NULL, "id", u.id, NULL), 403);
     /* the only admin cannot demote themself */
-    assert_int_equal(call(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "{\"role\":\"user\"}", NULL,
-                          "id", adm.id, NULL), 409);
-    assert_int_equal(call(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "{\"bogus\":1}", NULL,
-                          "id", u.id, NULL), 400);
+    assert_int_equal(
+        call(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "{\"role\":\"user\"}", NULL, "id", adm.id, NULL),
+        409);
+    assert_int_equal(call(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "{\"bogus\":1}", NULL, "id", u.id, NULL),
+                     400);
 }
 
 static void test_workspaces(void **state)
@@ -312,11 +320,11 @@ static void test_workspaces(void **state)
     /* an editor sees the workspace but cannot manage members */
     snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"role\":\"viewer\"}", x.id);
     assert_int_equal(call(TM_SUBJ_WS_ADD_MEMBER, &e, body, NULL, "id", ws, NULL), 403);
-    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &e, NULL, NULL, "id", ws, "user", o.id,
-                          NULL), 403);
+    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &e, NULL, NULL, "id", ws, "user", o.id, NULL),
+                     403);
     /* last owner: cannot leave or be demoted */
-    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &o, NULL, NULL, "id", ws, "user", o.id,
-                          NULL), 409);
+    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &o, NULL, NULL, "id", ws, "user", o.id, NULL),
+                     409);
     snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"role\":\"editor\"}", o.id);
     assert_int_equal(call(TM_SUBJ_WS_ADD_MEMBER, &o, body, NULL, "id", ws, NULL), 409);
     /* role change is add_member again (200) */
@@ -326,21 +334,22 @@ static void test_workspaces(void **state)
     assert_int_equal(json_array_size(json_object_get(r, "data")), 2);
     json_decref(r);
     /* now the first owner may leave; the editor-turned-owner is the last one */
-    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &o, NULL, NULL, "id", ws, "user", o.id,
-                          NULL), 204);
+    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &o, NULL, NULL, "id", ws, "user", o.id, NULL),
+                     204);
     assert_int_equal(call(TM_SUBJ_WS_GET, &o, NULL, NULL, "id", ws, NULL), 404);
-    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &e, NULL, NULL, "id", ws, "user", e.id,
-                          NULL), 409);
+    assert_int_equal(call(TM_SUBJ_WS_REMOVE_MEMBER, &e, NULL, NULL, "id", ws, "user", e.id, NULL),
+                     409);
     assert_int_equal(call(TM_SUBJ_WS_GET, &o, NULL, NULL, "id", "not-a-uuid", NULL), 404);
     /* every committed change wrote one outbox event, gapless, in order; refusals none */
     PGconn *c = PQconnectdb(g_task.db.conninfo);
     const char *p[1] = {ws};
-    PGresult *q = PQexecParams(c, "SELECT string_agg(type || ':' || seq, ',' ORDER BY seq) "
-                               "FROM task.outbox WHERE workspace_id = $1", 1, NULL, p, NULL,
-                               NULL, 0);
+    PGresult *q = PQexecParams(c,
+                               "SELECT string_agg(type || ':' || seq, ',' ORDER BY seq) "
+                               "FROM task.outbox WHERE workspace_id = $1",
+                               1, NULL, p, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(q), PGRES_TUPLES_OK);
     assert_string_equal(PQgetvalue(q, 0, 0), "workspace.created:1,member.added:2,"
-                        "member.updated:3,member.removed:4");
+                                             "member.updated:3,member.removed:4");
     PQclear(q);
     PQfinish(c);
 }

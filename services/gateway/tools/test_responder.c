@@ -50,8 +50,8 @@ static json_t *echo(natsMsg *msg)
     }
     int len = natsMsg_GetDataLength(msg);
     json_t *body = json_stringn(natsMsg_GetData(msg), (size_t)len); /* NULL if not UTF-8 */
-    return json_pack("{s:s, s:o, s:i, s:o}", "subject", natsMsg_GetSubject(msg), "headers",
-                     headers, "body_len", len, "body", body ? body : json_null());
+    return json_pack("{s:s, s:o, s:i, s:o}", "subject", natsMsg_GetSubject(msg), "headers", headers,
+                     "body_len", len, "body", body ? body : json_null());
 }
 
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -112,8 +112,10 @@ int main(int argc, char **argv)
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
     if (argc < 3 || parse_args(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: %s <nats-url> <subject> [--delay-ms N] [--silent] [--status N] "
-                        "[--etag V] [--header Name=Value]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s <nats-url> <subject> [--delay-ms N] [--silent] [--status N] "
+                "[--etag V] [--header Name=Value]\n",
+                argv[0]);
         return 2;
     }
     signal(SIGTERM, on_signal);

@@ -83,8 +83,8 @@ static void test_late_result_while_open(void **state)
     ai_breaker_t b;
     ai_breaker_init(&b, 1, 1000);
     assert_true(ai_breaker_allow(&b, 0)); /* a slow call goes out */
-    trip(&b, 10);                          /* another one fails and trips */
-    ai_breaker_record(&b, true, 20);       /* the slow one succeeds late */
+    trip(&b, 10);                         /* another one fails and trips */
+    ai_breaker_record(&b, true, 20);      /* the slow one succeeds late */
     assert_int_equal(ai_breaker_state(&b), AI_BREAKER_OPEN);
     ai_breaker_dispose(&b);
 }
@@ -92,10 +92,8 @@ static void test_late_result_while_open(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_opens_after_threshold),
-        cmocka_unit_test(test_success_resets_count),
-        cmocka_unit_test(test_half_open_single_probe),
-        cmocka_unit_test(test_failed_probe_reopens),
+        cmocka_unit_test(test_opens_after_threshold),  cmocka_unit_test(test_success_resets_count),
+        cmocka_unit_test(test_half_open_single_probe), cmocka_unit_test(test_failed_probe_reopens),
         cmocka_unit_test(test_late_result_while_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

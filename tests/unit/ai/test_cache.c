@@ -21,8 +21,8 @@ static void test_hit_expiry_gen(void **state)
     assert_non_null(got);
     assert_int_equal(json_integer_value(json_object_get(got, "n")), 7);
     json_decref(got);
-    assert_null(ai_cache_get(c, UB, "k", 3, 0));   /* other user */
-    assert_null(ai_cache_get(c, UA, "k", 4, 10));  /* other generation: dropped */
+    assert_null(ai_cache_get(c, UB, "k", 3, 0));  /* other user */
+    assert_null(ai_cache_get(c, UA, "k", 4, 10)); /* other generation: dropped */
     assert_null(ai_cache_get(c, UA, "k", 3, 10));
     v = json_true();
     ai_cache_put(c, UA, "k", 3, v, 0);

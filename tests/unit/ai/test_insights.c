@@ -9,8 +9,8 @@
 #include "insights.h"
 
 #define HOUR 3600000LL
-#define DAY (24 * HOUR)
-static const int64_t NOW = 1795600800000LL;       /* Wed 2026-11-25T10:00:00Z */
+#define DAY  (24 * HOUR)
+static const int64_t NOW = 1795600800000LL; /* Wed 2026-11-25T10:00:00Z */
 static const int64_t MIDNIGHT = 1795600800000LL - 10 * HOUR;
 
 /* Local (UTC) time `days` days ago at `hour`. */
@@ -24,20 +24,40 @@ static const char *const BOTH[] = {"work", "home"};
 
 static void history(ai_task_t *t)
 {
-    t[0] = (ai_task_t){.title = "A", .created_at = NOW - 2 * DAY, .completed_at = at(0, 9),
-                       .estimate_minutes = 60, .logged_minutes = 90, .labels = WORK, .n_labels = 1};
-    t[1] = (ai_task_t){.title = "B", .created_at = NOW - 3 * DAY, .completed_at = at(1, 9.5),
-                       .estimate_minutes = 30, .logged_minutes = 30, .labels = BOTH, .n_labels = 2};
-    t[2] = (ai_task_t){.title = "C", .created_at = NOW - 10 * DAY, .completed_at = at(2, 14),
-                       .estimate_minutes = 120, .logged_minutes = 60, .labels = HOME, .n_labels = 1};
+    t[0] = (ai_task_t){.title = "A",
+                       .created_at = NOW - 2 * DAY,
+                       .completed_at = at(0, 9),
+                       .estimate_minutes = 60,
+                       .logged_minutes = 90,
+                       .labels = WORK,
+                       .n_labels = 1};
+    t[1] = (ai_task_t){.title = "B",
+                       .created_at = NOW - 3 * DAY,
+                       .completed_at = at(1, 9.5),
+                       .estimate_minutes = 30,
+                       .logged_minutes = 30,
+                       .labels = BOTH,
+                       .n_labels = 2};
+    t[2] = (ai_task_t){.title = "C",
+                       .created_at = NOW - 10 * DAY,
+                       .completed_at = at(2, 14),
+                       .estimate_minutes = 120,
+                       .logged_minutes = 60,
+                       .labels = HOME,
+                       .n_labels = 1};
     t[3] = (ai_task_t){.title = "D", .created_at = NOW - 5 * DAY, .due_at = at(3, 12)};
-    t[4] = (ai_task_t){.title = "E", .created_at = NOW - 20 * DAY, .due_at = at(12, 0),
-                       .completed_at = at(10, 9), .logged_minutes = 15};
+    t[4] = (ai_task_t){.title = "E",
+                       .created_at = NOW - 20 * DAY,
+                       .due_at = at(12, 0),
+                       .completed_at = at(10, 9),
+                       .logged_minutes = 15};
     t[5] = (ai_task_t){.title = "F", .created_at = NOW - 40 * DAY, .due_at = NOW - 25 * DAY};
     t[6] = (ai_task_t){.title = "G", .created_at = NOW - 6 * DAY};
     t[7] = (ai_task_t){.title = "I", .created_at = NOW - 8 * DAY, .due_at = NOW - DAY};
     /* Completed on time: never overdue. */
-    t[8] = (ai_task_t){.title = "J", .created_at = NOW - 50 * DAY, .due_at = NOW - 40 * DAY,
+    t[8] = (ai_task_t){.title = "J",
+                       .created_at = NOW - 50 * DAY,
+                       .due_at = NOW - 40 * DAY,
                        .completed_at = NOW - 45 * DAY};
 }
 
@@ -88,8 +108,9 @@ static void test_fixed_history(void **state)
     json_t *wd = json_object_get(json_object_get(j, "productive"), "by_weekday");
     for (size_t d = 0; d < 7; d++)
         assert_int_equal(json_integer_value(json_array_get(wd, d)), want_days[d]);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "productive"),
-                                                          "top_weekday")), "sunday");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "productive"), "top_weekday")),
+        "sunday");
     assert_int_equal(geti(j, "estimate_accuracy.samples"), 3);
     assert_float_equal(getr(j, "estimate_accuracy", "median_ratio", NULL), 1.0, 1e-12);
     json_t *bl = json_object_get(json_object_get(j, "estimate_accuracy"), "by_label");
@@ -103,8 +124,9 @@ static void test_fixed_history(void **state)
                          want_over[w]);
     assert_string_equal(json_string_value(json_object_get(json_array_get(weeks, 0), "week_start")),
                         "2026-10-28T10:00:00.000Z");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "overdue_trend"),
-                                                          "direction")), "rising");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "overdue_trend"), "direction")),
+        "rising");
     assert_int_equal(geti(j, "streaks.current"), 3);
     assert_int_equal(geti(j, "streaks.longest"), 3);
     json_decref(j);
@@ -120,8 +142,9 @@ static void test_timezone_and_streaks(void **state)
     ai_task_t t[1] = {{.title = "x", .created_at = NOW - DAY, .completed_at = at(0, 3)}};
     json_t *j = ai_insights(t, 1, NOW, &ny);
     assert_int_equal(geti(j, "productive.top_hour"), 22);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "productive"),
-                                                          "top_weekday")), "tuesday");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "productive"), "top_weekday")),
+        "tuesday");
     assert_int_equal(geti(j, "streaks.current"), 1);
     json_decref(j);
     t[0].completed_at = at(3, 12);
@@ -137,8 +160,8 @@ static void test_empty(void **state)
     ai_tz_t utc;
     assert_int_equal(ai_tz_init(&utc, "UTC"), TM_OK);
     json_t *j = ai_insights(NULL, 0, NOW, &utc);
-    assert_true(json_is_null(json_object_get(json_object_get(json_object_get(j, "completion"), "7d"),
-                                             "rate")));
+    assert_true(json_is_null(
+        json_object_get(json_object_get(json_object_get(j, "completion"), "7d"), "rate")));
     assert_true(json_is_null(json_object_get(json_object_get(j, "productive"), "top_hour")));
     assert_int_equal(geti(j, "streaks.longest"), 0);
     json_decref(j);

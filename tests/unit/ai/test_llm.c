@@ -13,9 +13,9 @@
 /* Wrap content (a JSON value given as text) into a completion body. */
 static char *completion(const char *content_json_text)
 {
-    json_t *body = json_pack("{s:[{s:{s:s, s:s}}], s:{s:i}}", "choices", "message", "role",
-                             "assistant", "content", content_json_text, "usage",
-                             "total_tokens", 42);
+    json_t *body =
+        json_pack("{s:[{s:{s:s, s:s}}], s:{s:i}}", "choices", "message", "role", "assistant",
+                  "content", content_json_text, "usage", "total_tokens", 42);
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     return s;
@@ -29,16 +29,18 @@ static json_t *validate(const char *content, size_t limit, int64_t *tokens, char
     return r;
 }
 
-#define ITEM(extra) "{\"kind\":\"new_task\",\"title\":\"T\",\"reason\":\"R\",\"confidence\":0.5," \
-                    "\"estimated_minutes\":30,\"difficulty\":\"easy\"" extra "}"
+#define ITEM(extra)                                                                                \
+    "{\"kind\":\"new_task\",\"title\":\"T\",\"reason\":\"R\",\"confidence\":0.5,"                  \
+    "\"estimated_minutes\":30,\"difficulty\":\"easy\"" extra "}"
 
 static void test_valid(void **state)
 {
     (void)state;
     int64_t tokens;
     char why[256];
-    json_t *r = validate("{\"suggestions\":[" ITEM(",\"tasks\":[{\"title\":\"a\",\"priority\":2}]")
-                         "," ITEM("") "]}", 5, &tokens, why);
+    json_t *r = validate("{\"suggestions\":[" ITEM(
+                             ",\"tasks\":[{\"title\":\"a\",\"priority\":2}]") "," ITEM("") "]}",
+                         5, &tokens, why);
     assert_non_null(r);
     assert_int_equal(json_array_size(r), 2);
     assert_int_equal(tokens, 42);
@@ -77,8 +79,8 @@ static void test_invalid(void **state)
             fail_msg("accepted bad content #%zu: %s", i, bad[i]);
         assert_true(why[0] != '\0');
     }
-    const char *bodies[] = {"", "{}", "{\"choices\":[]}", "{\"choices\":[{\"message\":{\"content\":5}}]}",
-                            "<html>"};
+    const char *bodies[] = {"", "{}", "{\"choices\":[]}",
+                            "{\"choices\":[{\"message\":{\"content\":5}}]}", "<html>"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
         assert_null(ai_llm_validate(bodies[i], strlen(bodies[i]), 5, &tokens, why, sizeof why));
 }
@@ -86,9 +88,14 @@ static void test_invalid(void **state)
 static void test_unreachable_trips_breaker(void **state)
 {
     (void)state;
-    ai_config_t cfg = {.provider = AI_PROVIDER_OPENAI, .base_url = "http://127.0.0.1:1/v1",
-                       .model = "m", .timeout_ms = 1000, .connect_timeout_ms = 500,
-                       .max_concurrent = 2, .retries = 1, .breaker_failures = 2,
+    ai_config_t cfg = {.provider = AI_PROVIDER_OPENAI,
+                       .base_url = "http://127.0.0.1:1/v1",
+                       .model = "m",
+                       .timeout_ms = 1000,
+                       .connect_timeout_ms = 500,
+                       .max_concurrent = 2,
+                       .retries = 1,
+                       .breaker_failures = 2,
                        .breaker_cooldown_ms = 60000};
     ai_llm_t *l = ai_llm_new(&cfg);
     assert_non_null(l);

@@ -13,22 +13,23 @@
 typedef struct {
     const char *tz, *text, *title, *due; /* due: RFC 3339 or NULL */
     int all_day, priority;
-    const char *labels, *rec;  /* "a,b" / "" */
+    const char *labels, *rec; /* "a,b" / "" */
     int est;
-    const char *spans;         /* "D9:17 P22:24": D due, P priority, L labels, R rec, E est */
+    const char *spans; /* "D9:17 P22:24": D due, P priority, L labels, R rec, E est */
 } row_t;
 
-#define U "UTC"
+#define U  "UTC"
 #define NY "America/New_York"
 #define BE "Europe/Berlin"
 
 static const row_t ROWS[] = {
-    {U, "Call Bob tomorrow 5pm p1 #work ~30m every monday", "Call Bob", "2026-11-26T17:00:00Z", 0, 1,
-     "work", "weekly:monday", 30, "D9:17 D18:21 P22:24 L25:30 E31:35 R36:48"},
+    {U, "Call Bob tomorrow 5pm p1 #work ~30m every monday", "Call Bob", "2026-11-26T17:00:00Z", 0,
+     1, "work", "weekly:monday", 30, "D9:17 D18:21 P22:24 L25:30 E31:35 R36:48"},
     {U, "Buy milk", "Buy milk", NULL, 0, 0, "", "", 0, ""},
     {U, "Buy milk today", "Buy milk", "2026-11-25T23:59:00Z", 1, 0, "", "", 0, "D9:14"},
     {U, "Pay rent tomorrow", "Pay rent", "2026-11-26T23:59:00Z", 1, 0, "", "", 0, "D9:17"},
-    {U, "Submit report by friday", "Submit report", "2026-11-27T23:59:00Z", 1, 0, "", "", 0, "D14:23"},
+    {U, "Submit report by friday", "Submit report", "2026-11-27T23:59:00Z", 1, 0, "", "", 0,
+     "D14:23"},
     {U, "Standup at 9", "Standup", "2026-11-26T09:00:00Z", 0, 0, "", "", 0, "D8:12"},
     {U, "Standup at 5", "Standup", "2026-11-25T17:00:00Z", 0, 0, "", "", 0, "D8:12"},
     {U, "Lunch at noon", "Lunch", "2026-11-25T12:00:00Z", 0, 0, "", "", 0, "D6:13"},
@@ -38,7 +39,8 @@ static const row_t ROWS[] = {
     {U, "Deploy at 8:00 today", "Deploy", "2026-11-25T08:00:00Z", 0, 0, "", "", 0, "D7:14 D15:20"},
     {U, "Review PR next friday", "Review PR", "2026-12-04T23:59:00Z", 1, 0, "", "", 0, "D10:21"},
     {U, "Plan sprint next week", "Plan sprint", "2026-11-30T23:59:00Z", 1, 0, "", "", 0, "D12:21"},
-    {U, "Renew passport next month", "Renew passport", "2026-12-01T23:59:00Z", 1, 0, "", "", 0, "D15:25"},
+    {U, "Renew passport next month", "Renew passport", "2026-12-01T23:59:00Z", 1, 0, "", "", 0,
+     "D15:25"},
     {U, "Dentist on monday", "Dentist", "2026-11-30T23:59:00Z", 1, 0, "", "", 0, "D8:17"},
     {U, "Dentist monday 3pm", "Dentist", "2026-11-30T15:00:00Z", 0, 0, "", "", 0, "D8:14 D15:18"},
     {U, "Monday meeting notes", "Monday meeting notes", NULL, 0, 0, "", "", 0, ""},
@@ -47,7 +49,8 @@ static const row_t ROWS[] = {
     {U, "Morning run", "Morning run", NULL, 0, 0, "", "", 0, ""},
     {U, "Run tomorrow morning", "Run", "2026-11-26T09:00:00Z", 0, 0, "", "", 0, "D4:12 D13:20"},
     {U, "Read book tonight", "Read book", "2026-11-25T20:00:00Z", 0, 0, "", "", 0, "D10:17"},
-    {U, "Read book tonight at 10pm", "Read book", "2026-11-25T22:00:00Z", 0, 0, "", "", 0, "D10:17 D18:25"},
+    {U, "Read book tonight at 10pm", "Read book", "2026-11-25T22:00:00Z", 0, 0, "", "", 0,
+     "D10:17 D18:25"},
     {U, "Ship it in 2 hours", "Ship it", "2026-11-25T12:00:00Z", 0, 0, "", "", 0, "D8:18"},
     {U, "Ship it in 30 minutes", "Ship it", "2026-11-25T10:30:00Z", 0, 0, "", "", 0, "D8:21"},
     {U, "Email in an hour", "Email", "2026-11-25T11:00:00Z", 0, 0, "", "", 0, "D6:16"},
@@ -62,13 +65,15 @@ static const row_t ROWS[] = {
     {U, "Party 3 Dec", "Party", "2026-12-03T23:59:00Z", 1, 0, "", "", 0, "D6:11"},
     {U, "Party December 3rd", "Party", "2026-12-03T23:59:00Z", 1, 0, "", "", 0, "D6:18"},
     {U, "Party 3rd of December", "Party", "2026-12-03T23:59:00Z", 1, 0, "", "", 0, "D6:21"},
-    {U, "Party on Dec 3, 2027 at 7pm", "Party", "2027-12-03T19:00:00Z", 0, 0, "", "", 0, "D6:20 D21:27"},
+    {U, "Party on Dec 3, 2027 at 7pm", "Party", "2027-12-03T19:00:00Z", 0, 0, "", "", 0,
+     "D6:20 D21:27"},
     {U, "Birthday Jan 5", "Birthday", "2027-01-05T23:59:00Z", 1, 0, "", "", 0, "D9:14"},
     {U, "Gym every day", "Gym", NULL, 0, 0, "", "daily", 0, "R4:13"},
     {U, "Gym daily 7am", "Gym", "2026-11-26T07:00:00Z", 0, 0, "", "daily", 0, "R4:9 D10:13"},
-    {U, "Team sync every weekday 10:30", "Team sync", "2026-11-25T10:30:00Z", 0, 0, "", "weekdays", 0,
-     "R10:23 D24:29"},
-    {U, "Water plants every other week", "Water plants", NULL, 0, 0, "", "every 2 weeks", 0, "R13:29"},
+    {U, "Team sync every weekday 10:30", "Team sync", "2026-11-25T10:30:00Z", 0, 0, "", "weekdays",
+     0, "R10:23 D24:29"},
+    {U, "Water plants every other week", "Water plants", NULL, 0, 0, "", "every 2 weeks", 0,
+     "R13:29"},
     {U, "Backup every 3 days", "Backup", NULL, 0, 0, "", "every 3 days", 0, "R7:19"},
     {U, "Report every month", "Report", NULL, 0, 0, "", "monthly", 0, "R7:18"},
     {U, "Yoga every friday", "Yoga", "2026-11-27T23:59:00Z", 1, 0, "", "weekly:friday", 0, "R5:17"},
@@ -85,18 +90,24 @@ static const row_t ROWS[] = {
     {U, "Finish deck by eod", "Finish deck", "2026-11-25T17:00:00Z", 0, 0, "", "", 0, "D12:18"},
     {U, "Finish deck end of day", "Finish deck", "2026-11-25T17:00:00Z", 0, 0, "", "", 0, "D12:22"},
     {U, "Sleep at midnight", "Sleep", "2026-11-26T00:00:00Z", 0, 0, "", "", 0, "D6:17"},
-    {U, "Submit form, tomorrow.", "Submit form,", "2026-11-26T23:59:00Z", 1, 0, "", "", 0, "D13:21"},
-    {U, "Café  meeting tomorrow #équipe", "Café meeting", "2026-11-26T23:59:00Z", 1, 0, "équipe", "", 0,
-     "D14:22 L23:30"},
-    {U, "Weekend trip this weekend", "Weekend trip", "2026-11-28T23:59:00Z", 1, 0, "", "", 0, "D13:25"},
-    {U, "Call Bob tomorrow at 9 p3", "Call Bob", "2026-11-26T09:00:00Z", 0, 3, "", "", 0, "D9:17 D18:22 P23:25"},
+    {U, "Submit form, tomorrow.", "Submit form,", "2026-11-26T23:59:00Z", 1, 0, "", "", 0,
+     "D13:21"},
+    {U, "Café  meeting tomorrow #équipe", "Café meeting", "2026-11-26T23:59:00Z", 1, 0, "équipe",
+     "", 0, "D14:22 L23:30"},
+    {U, "Weekend trip this weekend", "Weekend trip", "2026-11-28T23:59:00Z", 1, 0, "", "", 0,
+     "D13:25"},
+    {U, "Call Bob tomorrow at 9 p3", "Call Bob", "2026-11-26T09:00:00Z", 0, 3, "", "", 0,
+     "D9:17 D18:22 P23:25"},
     {U, "Alarm 12am", "Alarm", "2026-11-26T00:00:00Z", 0, 0, "", "", 0, "D6:10"},
     {U, "Call 5 pm", "Call", "2026-11-25T17:00:00Z", 0, 0, "", "", 0, "D5:9"},
-    {U, "PAY RENT TOMORROW P1", "PAY RENT", "2026-11-26T23:59:00Z", 1, 1, "", "", 0, "D9:17 P18:20"},
+    {U, "PAY RENT TOMORROW P1", "PAY RENT", "2026-11-26T23:59:00Z", 1, 1, "", "", 0,
+     "D9:17 P18:20"},
     {U, "Buy 3 apples", "Buy 3 apples", NULL, 0, 0, "", "", 0, ""},
     {U, "Call at 25", "Call at 25", NULL, 0, 0, "", "", 0, ""},
-    {U, "Call in 2 hours tomorrow", "Call tomorrow", "2026-11-25T12:00:00Z", 0, 0, "", "", 0, "D5:15"},
-    {NY, "Call Bob tomorrow 5pm", "Call Bob", "2026-11-26T22:00:00Z", 0, 0, "", "", 0, "D9:17 D18:21"},
+    {U, "Call in 2 hours tomorrow", "Call tomorrow", "2026-11-25T12:00:00Z", 0, 0, "", "", 0,
+     "D5:15"},
+    {NY, "Call Bob tomorrow 5pm", "Call Bob", "2026-11-26T22:00:00Z", 0, 0, "", "", 0,
+     "D9:17 D18:21"},
     {NY, "Call Bob 9am", "Call Bob", "2026-11-25T14:00:00Z", 0, 0, "", "", 0, "D9:12"},
     {NY, "Call Bob 4am", "Call Bob", "2026-11-26T09:00:00Z", 0, 0, "", "", 0, "D9:12"},
     {NY, "Taxes 2027-03-14 9am", "Taxes", "2027-03-14T13:00:00Z", 0, 0, "", "", 0, "D6:16 D17:20"},
@@ -107,11 +118,15 @@ static const row_t ROWS[] = {
     {NY, "Wrap up tonight", "Wrap up", "2026-11-26T01:00:00Z", 0, 0, "", "", 0, "D8:15"},
     {BE, "Call Bob 10am", "Call Bob", "2026-11-26T09:00:00Z", 0, 0, "", "", 0, "D9:13"},
     {BE, "Call Bob noon", "Call Bob", "2026-11-25T11:00:00Z", 0, 0, "", "", 0, "D9:13"},
-    {BE, "Meeting 2027-03-28 10:00", "Meeting", "2027-03-28T08:00:00Z", 0, 0, "", "", 0, "D8:18 D19:24"},
-    {BE, "Meeting 2027-03-27 10:00", "Meeting", "2027-03-27T09:00:00Z", 0, 0, "", "", 0, "D8:18 D19:24"},
-    {BE, "Gym every monday 7am", "Gym", "2026-11-30T06:00:00Z", 0, 0, "", "weekly:monday", 0, "R4:16 D17:20"},
+    {BE, "Meeting 2027-03-28 10:00", "Meeting", "2027-03-28T08:00:00Z", 0, 0, "", "", 0,
+     "D8:18 D19:24"},
+    {BE, "Meeting 2027-03-27 10:00", "Meeting", "2027-03-27T09:00:00Z", 0, 0, "", "", 0,
+     "D8:18 D19:24"},
+    {BE, "Gym every monday 7am", "Gym", "2026-11-30T06:00:00Z", 0, 0, "", "weekly:monday", 0,
+     "R4:16 D17:20"},
     {"+02:00", "Call 5pm", "Call", "2026-11-25T15:00:00Z", 0, 0, "", "", 0, "D5:8"},
-    {"-05:30", "Call tomorrow 8am", "Call", "2026-11-26T13:30:00Z", 0, 0, "", "", 0, "D5:13 D14:17"},
+    {"-05:30", "Call tomorrow 8am", "Call", "2026-11-26T13:30:00Z", 0, 0, "", "", 0,
+     "D5:13 D14:17"},
 };
 
 static const int64_t NOW = 1795600800000LL; /* 2026-11-25T10:00:00Z */
@@ -130,8 +145,11 @@ static void join_spans(const ai_parse_result_t *r, char *buf, size_t cap)
     buf[0] = '\0';
     for (size_t i = 0; i < r->n_spans && len < cap; i++) {
         const char *f = r->spans[i].field;
-        char code = !strcmp(f, "due_at") ? 'D' : !strcmp(f, "priority") ? 'P'
-                  : !strcmp(f, "labels") ? 'L' : !strcmp(f, "recurrence") ? 'R' : 'E';
+        char code = !strcmp(f, "due_at")       ? 'D'
+                    : !strcmp(f, "priority")   ? 'P'
+                    : !strcmp(f, "labels")     ? 'L'
+                    : !strcmp(f, "recurrence") ? 'R'
+                                               : 'E';
         len += (size_t)snprintf(buf + len, cap - len, "%s%c%zu:%zu", i ? " " : "", code,
                                 r->spans[i].start, r->spans[i].end);
     }
@@ -161,8 +179,9 @@ static int check_row(const row_t *row)
         if (r.has_due)
             tm_format_rfc3339_ms(r.due_at, got, sizeof got);
         print_error("[%s] \"%s\": title=\"%s\" due=%s all_day=%d prio=%d labels=%s rec=%s est=%d "
-                    "spans=\"%s\"\n", row->tz, row->text, r.title, got, r.all_day, r.priority,
-                    labels, r.recurrence, r.estimate_minutes, spans);
+                    "spans=\"%s\"\n",
+                    row->tz, row->text, r.title, got, r.all_day, r.priority, labels, r.recurrence,
+                    r.estimate_minutes, spans);
     }
     return bad;
 }
@@ -232,7 +251,8 @@ static void test_json(void **state)
     assert_int_equal(ai_parse("Call Bob tomorrow 5pm p1 #work", "UTC", NOW, &r), TM_OK);
     json_t *j = ai_parse_to_json(&r);
     assert_non_null(j);
-    assert_string_equal(json_string_value(json_object_get(j, "due_at")), "2026-11-26T17:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(j, "due_at")),
+                        "2026-11-26T17:00:00.000Z");
     assert_int_equal(json_integer_value(json_object_get(j, "priority")), 1);
     assert_true(json_is_null(json_object_get(j, "recurrence")));
     assert_int_equal(json_array_size(json_object_get(j, "spans")), 4);

@@ -16,32 +16,52 @@ static char long_desc[601];
 static size_t fixture(ai_task_t *open, ai_task_t *hist, size_t *n_hist)
 {
     memset(long_desc, 'x', 600);
-    open[0] = (ai_task_t){.id = "o1", .title = "Write quarterly report", .priority = 1,
-                          .labels = WORK, .n_labels = 1, .created_at = NOW - 20 * DAY,
-                          .updated_at = NOW - DAY, .due_at = NOW - 60 * 60 * 60000LL,
+    open[0] = (ai_task_t){.id = "o1",
+                          .title = "Write quarterly report",
+                          .priority = 1,
+                          .labels = WORK,
+                          .n_labels = 1,
+                          .created_at = NOW - 20 * DAY,
+                          .updated_at = NOW - DAY,
+                          .due_at = NOW - 60 * 60 * 60000LL,
                           .estimate_minutes = 60};
-    open[1] = (ai_task_t){.id = "o2", .title = "Refactor billing module", .priority = 2,
-                          .created_at = NOW - 30 * DAY, .updated_at = NOW - 10 * DAY,
+    open[1] = (ai_task_t){.id = "o2",
+                          .title = "Refactor billing module",
+                          .priority = 2,
+                          .created_at = NOW - 30 * DAY,
+                          .updated_at = NOW - 10 * DAY,
                           .estimate_minutes = 600};
-    open[2] = (ai_task_t){.id = "o3", .title = "Buy stamps", .priority = 3,
-                          .created_at = NOW - 2 * DAY};
-    open[3] = (ai_task_t){.id = "o4", .title = "Organise offsite", .description = long_desc,
-                          .created_at = NOW - DAY};
-    open[4] = (ai_task_t){.id = "o5", .title = "Someday idea", .priority = 4,
-                          .created_at = NOW - 90 * DAY};
+    open[2] =
+        (ai_task_t){.id = "o3", .title = "Buy stamps", .priority = 3, .created_at = NOW - 2 * DAY};
+    open[3] = (ai_task_t){
+        .id = "o4", .title = "Organise offsite", .description = long_desc, .created_at = NOW - DAY};
+    open[4] = (ai_task_t){
+        .id = "o5", .title = "Someday idea", .priority = 4, .created_at = NOW - 90 * DAY};
     size_t n = 0;
-    hist[n++] = (ai_task_t){.title = "Write monthly report", .labels = WORK, .n_labels = 1,
-                            .completed_at = NOW - 5 * DAY, .logged_minutes = 90};
-    hist[n++] = (ai_task_t){.title = "Report numbers", .completed_at = NOW - 4 * DAY,
-                            .logged_minutes = 30};
-    hist[n++] = (ai_task_t){.title = "Gym session", .labels = HEALTH, .n_labels = 1,
-                            .completed_at = NOW - 15 * DAY, .logged_minutes = 60};
-    hist[n++] = (ai_task_t){.title = "gym SESSION", .labels = HEALTH, .n_labels = 1,
-                            .completed_at = NOW - 8 * DAY, .logged_minutes = 60};
-    hist[n++] = (ai_task_t){.title = "Gym session", .labels = HEALTH, .n_labels = 1,
-                            .completed_at = NOW - DAY, .logged_minutes = 60};
-    hist[n++] = (ai_task_t){.title = "Refactor auth", .completed_at = NOW - 3 * DAY,
-                            .logged_minutes = 240};
+    hist[n++] = (ai_task_t){.title = "Write monthly report",
+                            .labels = WORK,
+                            .n_labels = 1,
+                            .completed_at = NOW - 5 * DAY,
+                            .logged_minutes = 90};
+    hist[n++] =
+        (ai_task_t){.title = "Report numbers", .completed_at = NOW - 4 * DAY, .logged_minutes = 30};
+    hist[n++] = (ai_task_t){.title = "Gym session",
+                            .labels = HEALTH,
+                            .n_labels = 1,
+                            .completed_at = NOW - 15 * DAY,
+                            .logged_minutes = 60};
+    hist[n++] = (ai_task_t){.title = "gym SESSION",
+                            .labels = HEALTH,
+                            .n_labels = 1,
+                            .completed_at = NOW - 8 * DAY,
+                            .logged_minutes = 60};
+    hist[n++] = (ai_task_t){.title = "Gym session",
+                            .labels = HEALTH,
+                            .n_labels = 1,
+                            .completed_at = NOW - DAY,
+                            .logged_minutes = 60};
+    hist[n++] =
+        (ai_task_t){.title = "Refactor auth", .completed_at = NOW - 3 * DAY, .logged_minutes = 240};
     hist[n++] = (ai_task_t){.title = "Water plants", .completed_at = NOW - 3 * DAY};
     hist[n++] = (ai_task_t){.title = "Water plants", .completed_at = NOW - 2 * DAY};
     hist[n++] = (ai_task_t){.title = "Report draft", .logged_minutes = 500};
@@ -60,7 +80,8 @@ static void test_estimate(void **state)
     ai_task_t open[5], hist[16];
     size_t nh, samples;
     fixture(open, hist, &nh);
-    assert_int_equal(ai_estimate_minutes(hist, nh, "Write quarterly report", WORK, 1, 0, &samples), 60);
+    assert_int_equal(ai_estimate_minutes(hist, nh, "Write quarterly report", WORK, 1, 0, &samples),
+                     60);
     assert_int_equal(samples, 2);
     assert_int_equal(ai_estimate_minutes(hist, nh, "Refactor billing", NULL, 0, 0, &samples), 240);
     assert_int_equal(samples, 1);
@@ -106,14 +127,16 @@ static void test_proposals(void **state)
     assert_int_equal(json_array_size(subs), 4);
     assert_string_equal(str(json_array_get(subs, 0), "title"), "Outline: Refactor billing module");
     assert_string_equal(str(json_array_get(subs, 3), "title"), "Finalize: Refactor billing module");
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(subs, 1), "estimated_minutes")), 150);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(subs, 1), "estimated_minutes")), 150);
 
     p = json_array_get(a, 3);
     assert_string_equal(str(p, "task_id"), "o4");
     subs = json_object_get(p, "subtasks");
     assert_int_equal(json_array_size(subs), 3);
     assert_string_equal(str(json_array_get(subs, 2), "title"), "Review: Organise offsite");
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(subs, 0), "estimated_minutes")), 10);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(subs, 0), "estimated_minutes")), 10);
 
     p = json_array_get(a, 4);
     assert_string_equal(str(p, "kind"), "new_task");

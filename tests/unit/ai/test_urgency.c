@@ -12,8 +12,11 @@ static const int64_t NOW = 1795600800000LL; /* 2026-11-25T10:00:00Z */
 
 static ai_task_t base(void)
 {
-    return (ai_task_t){.title = "t", .priority = 2, .created_at = NOW - 14 * DAY,
-                       .due_at = NOW + DAY, .estimate_minutes = 30};
+    return (ai_task_t){.title = "t",
+                       .priority = 2,
+                       .created_at = NOW - 14 * DAY,
+                       .due_at = NOW + DAY,
+                       .estimate_minutes = 30};
 }
 
 static double score(ai_task_t t)
@@ -131,12 +134,9 @@ static void test_rank(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_values),
-        cmocka_unit_test(test_more_overdue_is_higher),
-        cmocka_unit_test(test_priority_order),
-        cmocka_unit_test(test_age_and_quick_win),
-        cmocka_unit_test(test_completed_and_weights),
-        cmocka_unit_test(test_rank),
+        cmocka_unit_test(test_exact_values),          cmocka_unit_test(test_more_overdue_is_higher),
+        cmocka_unit_test(test_priority_order),        cmocka_unit_test(test_age_and_quick_win),
+        cmocka_unit_test(test_completed_and_weights), cmocka_unit_test(test_rank),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,7 +130,7 @@ static void *hammer(void *arg)
     gw_cache_item_t it = item("{\"x\":1}", 1);
     for (int i = 0; i < 20000; i++) {
         snprintf(key, sizeof(key), "k%d", (i * 7 + id) % 500);
-        uint32_t tag = gw_cache_tag(key, strlen(key)) ;
+        uint32_t tag = gw_cache_tag(key, strlen(key));
         if (i % 10 == 0)
             gw_cache_invalidate(g_shared, tag);
         else if (!get(g_shared, key, i, buf, sizeof(buf)))

@@ -22,8 +22,8 @@
 #define SID "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 typedef struct {
-    char *priv_pem, *pub_pem;      /* signing key */
-    char *other_priv_pem;          /* a key the verifier does not know */
+    char *priv_pem, *pub_pem; /* signing key */
+    char *other_priv_pem;     /* a key the verifier does not know */
     EVP_PKEY *priv;
     gw_jwt_verifier_t *v;
     int64_t now;
@@ -59,8 +59,11 @@ static int setup(void **state)
     char err[128] = "";
     f->priv = gen_key(&f->priv_pem, &f->pub_pem);
     EVP_PKEY_free(gen_key(&f->other_priv_pem, NULL));
-    gw_jwt_config_t cfg = {.alg = GW_JWT_ES256, .public_key_pem = f->pub_pem,
-                           .issuer = "taskmesh", .audience = "taskmesh-api", .leeway_s = 30};
+    gw_jwt_config_t cfg = {.alg = GW_JWT_ES256,
+                           .public_key_pem = f->pub_pem,
+                           .issuer = "taskmesh",
+                           .audience = "taskmesh-api",
+                           .leeway_s = 30};
     f->v = gw_jwt_verifier_new(&cfg, err, sizeof(err));
     assert_non_null(f->v);
     f->now = (int64_t)time(NULL);
@@ -86,7 +89,8 @@ static char *claims(const fixture_t *f, long exp_off)
     return tm_xasprintf("{\"iss\":\"taskmesh\",\"aud\":\"taskmesh-api\",\"sub\":\"" SUB
                         "\",\"role\":\"admin\",\"sid\":\"" SID "\",\"iat\":%lld,\"nbf\":%lld,"
                         "\"exp\":%lld,\"jti\":\"j-1\"}",
-                        (long long)f->now - 5, (long long)f->now - 5, (long long)(f->now + exp_off));
+                        (long long)f->now - 5, (long long)f->now - 5,
+                        (long long)(f->now + exp_off));
 }
 
 #define AT_ES256 "{\"alg\":\"ES256\",\"typ\":\"at+jwt\"}"
@@ -99,7 +103,8 @@ static char *libjwt_token(jwt_alg_t alg, const char *key, const char *claims_jso
     jwt_t *jwt = NULL;
     assert_int_equal(jwt_new(&jwt), 0);
     assert_int_equal(jwt_add_grants_json(jwt, claims_json), 0);
-    assert_int_equal(jwt_set_alg(jwt, alg, (const unsigned char *)key, key ? (int)strlen(key) : 0), 0);
+    assert_int_equal(jwt_set_alg(jwt, alg, (const unsigned char *)key, key ? (int)strlen(key) : 0),
+                     0);
     char *tok = jwt_encode_str(jwt);
     assert_non_null(tok);
     jwt_free(jwt);
@@ -121,7 +126,8 @@ static char *hmac_token(const char *key, const char *hdr, const char *payload)
     if (key) {
         unsigned char mac[32];
         unsigned int maclen = 0;
-        assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)buf, n - 1, mac, &maclen));
+        assert_non_null(
+            HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)buf, n - 1, mac, &maclen));
         tm_b64url_encode(mac, maclen, buf + n);
     }
     return buf;
@@ -182,10 +188,12 @@ static void test_valid_token_accepted(void **state)
      * itself refuses any typ but JWT, hence the other header here) */
     char *typ_jwt = raw_token(f->priv, "{\"alg\":\"ES256\",\"typ\":\"JWT\"}", c);
     jwt_t *decoded = NULL;
-    assert_int_equal(jwt_decode(&decoded, typ_jwt, (unsigned char *)f->pub_pem, (int)strlen(f->pub_pem)), 0);
+    assert_int_equal(
+        jwt_decode(&decoded, typ_jwt, (unsigned char *)f->pub_pem, (int)strlen(f->pub_pem)), 0);
     jwt_free(decoded);
     typ_jwt[strlen(typ_jwt) - 5] ^= 1;
-    assert_int_not_equal(jwt_decode(&decoded, typ_jwt, (unsigned char *)f->pub_pem, (int)strlen(f->pub_pem)), 0);
+    assert_int_not_equal(
+        jwt_decode(&decoded, typ_jwt, (unsigned char *)f->pub_pem, (int)strlen(f->pub_pem)), 0);
     free(typ_jwt);
     /* a libjwt token is well signed but has typ JWT: not an access token */
     expect(f, libjwt_token(JWT_ALG_ES256, f->priv_pem, c), TM_ERR_AUTH);
@@ -252,7 +260,8 @@ static void test_time_claims(void **state)
     expect(f, raw_token(f->priv, hdr, p), TM_ERR_AUTH); /* no exp */
     free(p);
     p = tm_xasprintf("{\"iss\":\"taskmesh\",\"aud\":\"taskmesh-api\",\"sub\":\"" SUB
-                     "\",\"role\":\"user\",\"sid\":\"" SID "\",\"iat\":%lld,\"exp\":\"%lld\",\"jti\":\"x\"}",
+                     "\",\"role\":\"user\",\"sid\":\"" SID
+                     "\",\"iat\":%lld,\"exp\":\"%lld\",\"jti\":\"x\"}",
                      (long long)f->now, (long long)f->now + 600);
     expect(f, raw_token(f->priv, hdr, p), TM_ERR_AUTH); /* exp as string */
     free(p);
@@ -270,8 +279,8 @@ static char *variant(const fixture_t *f, const char *repl_iss, const char *repl_
 {
     char *p = tm_xasprintf("{%s%s%s\"role\":\"user\",\"sid\":\"" SID "\",\"iat\":%lld,"
                            "\"exp\":%lld,\"jti\":\"x\"%s}",
-                           repl_iss, repl_aud, repl_sub, (long long)f->now,
-                           (long long)f->now + 600, extra);
+                           repl_iss, repl_aud, repl_sub, (long long)f->now, (long long)f->now + 600,
+                           extra);
     char *t = raw_token(f->priv, "{\"alg\":\"ES256\",\"typ\":\"at+jwt\"}", p);
     free(p);
     return t;
@@ -323,8 +332,13 @@ static void test_shapes(void **state)
     huge[big] = '\0';
     expect(f, huge, TM_ERR_AUTH);
     /* the ignored kid header does not change anything */
-    expect(f, raw_token(f->priv, "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"x\",\"jku\":\"http://127.0.0.1:1/\"}", c),
-           TM_OK);
+    expect(
+        f,
+        raw_token(
+            f->priv,
+            "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"x\",\"jku\":\"http://127.0.0.1:1/\"}",
+            c),
+        TM_OK);
     free(tok);
     free(c);
 }
@@ -334,8 +348,12 @@ static void test_hs256_verifier(void **state)
     fixture_t *f = *state;
     char err[128];
     const char *secret = "0123456789abcdef0123456789abcdef-secret";
-    gw_jwt_config_t cfg = {.alg = GW_JWT_HS256, .secret = secret, .secret_len = strlen(secret),
-                           .issuer = "taskmesh", .audience = "taskmesh-api", .leeway_s = 30};
+    gw_jwt_config_t cfg = {.alg = GW_JWT_HS256,
+                           .secret = secret,
+                           .secret_len = strlen(secret),
+                           .issuer = "taskmesh",
+                           .audience = "taskmesh-api",
+                           .leeway_s = 30};
     gw_jwt_config_t weak = cfg;
     weak.secret_len = 31;
     assert_null(gw_jwt_verifier_new(&weak, err, sizeof(err)));
@@ -374,8 +392,10 @@ static void test_cache_and_deny(void **state)
                      TM_ERR_AUTH);
     /* a bad token is never cached */
     tok[strlen(tok) - 3] ^= 1;
-    assert_int_equal(gw_jwt_cache_verify(cache, f->v, tok, strlen(tok), f->now, &out, NULL), TM_ERR_AUTH);
-    assert_int_equal(gw_jwt_cache_verify(cache, f->v, tok, strlen(tok), f->now, &out, NULL), TM_ERR_AUTH);
+    assert_int_equal(gw_jwt_cache_verify(cache, f->v, tok, strlen(tok), f->now, &out, NULL),
+                     TM_ERR_AUTH);
+    assert_int_equal(gw_jwt_cache_verify(cache, f->v, tok, strlen(tok), f->now, &out, NULL),
+                     TM_ERR_AUTH);
     gw_jwt_cache_free(cache);
 
     gw_jwt_deny_t *d = gw_jwt_deny_new(2);
@@ -388,11 +408,13 @@ static void test_cache_and_deny(void **state)
     assert_false(gw_jwt_deny_has(d, SID, f->now + 51)); /* forgotten after its exp */
     assert_int_equal(gw_jwt_deny_add_json(d, "{\"sid\":1}", 9, f->now), TM_ERR_INVALID);
     assert_int_equal(gw_jwt_deny_add(d, SUB, f->now + 50, f->now), TM_OK);
-    assert_int_equal(gw_jwt_deny_add(d, "11111111-1111-4111-8111-111111111111", f->now + 50, f->now),
-                     TM_ERR_LIMIT);
+    assert_int_equal(
+        gw_jwt_deny_add(d, "11111111-1111-4111-8111-111111111111", f->now + 50, f->now),
+        TM_ERR_LIMIT);
     /* once the old entries expired there is room again */
-    assert_int_equal(gw_jwt_deny_add(d, "11111111-1111-4111-8111-111111111111", f->now + 500, f->now + 60),
-                     TM_OK);
+    assert_int_equal(
+        gw_jwt_deny_add(d, "11111111-1111-4111-8111-111111111111", f->now + 500, f->now + 60),
+        TM_OK);
     gw_jwt_deny_free(d);
     free(tok);
     free(c);
@@ -401,14 +423,10 @@ static void test_cache_and_deny(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_token_accepted),
-        cmocka_unit_test(test_alg_none_and_confusion),
-        cmocka_unit_test(test_signature_tampering),
-        cmocka_unit_test(test_time_claims),
-        cmocka_unit_test(test_identity_claims),
-        cmocka_unit_test(test_shapes),
-        cmocka_unit_test(test_hs256_verifier),
-        cmocka_unit_test(test_cache_and_deny),
+        cmocka_unit_test(test_valid_token_accepted), cmocka_unit_test(test_alg_none_and_confusion),
+        cmocka_unit_test(test_signature_tampering),  cmocka_unit_test(test_time_claims),
+        cmocka_unit_test(test_identity_claims),      cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_hs256_verifier),       cmocka_unit_test(test_cache_and_deny),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

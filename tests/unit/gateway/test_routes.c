@@ -10,8 +10,8 @@
 #include "routes.h"
 #include "tm_subjects.h"
 
-static gw_match_t match(const char *method, const char *path, const gw_route_t **r,
-                        gw_params_t *p, char *allow)
+static gw_match_t match(const char *method, const char *path, const gw_route_t **r, gw_params_t *p,
+                        char *allow)
 {
     return gw_routes_match(method, strlen(method), path, strlen(path), r, p, allow, 64);
 }
@@ -22,7 +22,8 @@ static void test_match_params(void **state)
     const gw_route_t *r = NULL;
     gw_params_t p;
     char allow[64];
-    assert_int_equal(match("GET", "/api/v1/tasks/abc-123/attachments/f_9", &r, &p, allow), GW_MATCH_OK);
+    assert_int_equal(match("GET", "/api/v1/tasks/abc-123/attachments/f_9", &r, &p, allow),
+                     GW_MATCH_OK);
     assert_string_equal(r->subject, TM_SUBJ_TASK_ATTACH_GET);
     assert_int_equal(p.n, 2);
     assert_int_equal(p.p[0].name_len, 2);
@@ -62,15 +63,26 @@ static void test_not_found(void **state)
     assert_int_equal(match("GET", long_id, &r, &p, allow), GW_MATCH_NOT_FOUND);
     long_id[strlen(long_id) - 1] = '\0'; /* 64 chars: fine */
     assert_int_equal(match("GET", long_id, &r, &p, allow), GW_MATCH_OK);
-    const char *bad[] = {"/", "", "/api/v1", "/api/v1/tasks/", "/api/v1/tasks//complete",
-                         "/api/v1/tasks/a.b", "/api/v1/tasks/%41", "/api/v1/mex", "/api/v1/me/",
-                         "/api/v1/tasks/x/complete/y", "api/v1/me", "/API/v1/me",
-                         "/api/v1/admin/cachex", "/api/v1/tasks/x y"};
+    const char *bad[] = {"/",
+                         "",
+                         "/api/v1",
+                         "/api/v1/tasks/",
+                         "/api/v1/tasks//complete",
+                         "/api/v1/tasks/a.b",
+                         "/api/v1/tasks/%41",
+                         "/api/v1/mex",
+                         "/api/v1/me/",
+                         "/api/v1/tasks/x/complete/y",
+                         "api/v1/me",
+                         "/API/v1/me",
+                         "/api/v1/admin/cachex",
+                         "/api/v1/tasks/x y"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (match("GET", bad[i], &r, &p, allow) != GW_MATCH_NOT_FOUND)
             fail_msg("%s should be 404", bad[i]);
     /* the length given is honoured, not the NUL */
-    assert_int_equal(gw_routes_match("GET", 3, "/api/v1/meXYZ", 10, &r, &p, allow, 64), GW_MATCH_OK);
+    assert_int_equal(gw_routes_match("GET", 3, "/api/v1/meXYZ", 10, &r, &p, allow, 64),
+                     GW_MATCH_OK);
 }
 
 static void test_bad_method(void **state)
@@ -147,10 +159,12 @@ static void test_openapi_matches_table(void **state)
     const char *path;
     json_t *item;
     size_t count = 0;
-    json_object_foreach(paths, path, item) {
+    json_object_foreach(paths, path, item)
+    {
         const char *method;
         json_t *op;
-        json_object_foreach(item, method, op) {
+        json_object_foreach(item, method, op)
+        {
             bool found = false;
             for (size_t i = 0; i < gw_nroutes && !found; i++) {
                 lower(gw_routes[i].method, m);

@@ -71,9 +71,14 @@ static void test_handshake_check(void **state)
     assert_int_equal(ws_handshake_status(WS_HS_BAD_VERSION), 426);
     assert_non_null(strstr(ws_handshake_reason(WS_HS_BAD_VERSION), "13"));
 
-    const char *bad_keys[] = {NULL, "", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=",
-                              "dGhlIHNhbXBsZSBub25jZQ===", "dGhlIHNhbXBsZSBub25j!Q==",
-                              "dGhlIHNhbXBsZSBub25jZSE=", "dGhlIHNhbXBsZSBub25jZQ==AAAA"};
+    const char *bad_keys[] = {NULL,
+                              "",
+                              "dGhlIHNhbXBsZSBub25jZQ",
+                              "dGhlIHNhbXBsZSBub25jZQ=",
+                              "dGhlIHNhbXBsZSBub25jZQ===",
+                              "dGhlIHNhbXBsZSBub25j!Q==",
+                              "dGhlIHNhbXBsZSBub25jZSE=",
+                              "dGhlIHNhbXBsZSBub25jZQ==AAAA"};
     for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
         r = good_req();
         r.key = S(bad_keys[i]);
@@ -253,8 +258,7 @@ static void test_close_codes(void **state)
     (void)state;
     const uint16_t ok[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
                            1012, 1013, 1014, 3000, 3999, 4000, 4001, 4999};
-    const uint16_t bad[] = {0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000,
-                            2999, 5000, 65535};
+    const uint16_t bad[] = {0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         wst_log_t log = {0};
         assert_int_equal(close_result(ok[i], "bye", 3, &log), ok[i]);
@@ -403,7 +407,10 @@ static size_t build_stream(uint8_t *s, int variant)
     if (variant == 1)
         n += wst_cframe(s + n, FIN | WS_OPCODE_TEXT, "\xe2\x82", 2);
     if (variant == 2)
-        n += wst_cframe(s + n, FIN | WS_OPCODE_CLOSE, "\x03\xe8" "done", 6);
+        n += wst_cframe(s + n, FIN | WS_OPCODE_CLOSE,
+                        "\x03\xe8"
+                        "done",
+                        6);
     n += wst_cframe(s + n, FIN | WS_OPCODE_PONG, "z", 1);
     return n;
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include "ws_ops.h"
 
-#define WSID "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+#define WSID   "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 #define TASKID "0b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3"
 
 static int decode(const char *json, ws_op_t *op, ws_op_error_t *err)
@@ -58,9 +58,17 @@ static void test_subscribe(void **state)
 static void test_bad_rooms(void **state)
 {
     (void)state;
-    const char *rooms[] = {"", "workspace:", "workspace:nope", "room:" WSID, "Workspace:" WSID,
-                           "task:" WSID "x", "task:" WSID " ", " task:" WSID, "workspace:" TASKID
-                           "0", "workspace::" WSID, "user:" WSID};
+    const char *rooms[] = {"",
+                           "workspace:",
+                           "workspace:nope",
+                           "room:" WSID,
+                           "Workspace:" WSID,
+                           "task:" WSID "x",
+                           "task:" WSID " ",
+                           " task:" WSID,
+                           "workspace:" TASKID "0",
+                           "workspace::" WSID,
+                           "user:" WSID};
     for (size_t i = 0; i < sizeof rooms / sizeof rooms[0]; i++) {
         char json[200];
         snprintf(json, sizeof json, "{\"op\":\"subscribe\",\"room\":\"%s\"}", rooms[i]);
@@ -92,8 +100,10 @@ static void test_resume(void **state)
     const char *bad[] = {"-1", "\"5\"", "1.5", "null", "true", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char json[200];
-        snprintf(json, sizeof json, "{\"op\":\"resume\",\"room\":\"workspace:" WSID "\","
-                                    "\"since\":%s}", bad[i]);
+        snprintf(json, sizeof json,
+                 "{\"op\":\"resume\",\"room\":\"workspace:" WSID "\","
+                 "\"since\":%s}",
+                 bad[i]);
         ws_op_t o;
         assert_int_not_equal(decode(json, &o, &err), 0);
         assert_int_equal(o.kind, WS_OP_NONE);
@@ -223,9 +233,9 @@ static void test_strikes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_subscribe),     cmocka_unit_test(test_bad_rooms),
-        cmocka_unit_test(test_resume),        cmocka_unit_test(test_typing_auth_ping),
-        cmocka_unit_test(test_strictness),    cmocka_unit_test(test_error_json),
+        cmocka_unit_test(test_subscribe),  cmocka_unit_test(test_bad_rooms),
+        cmocka_unit_test(test_resume),     cmocka_unit_test(test_typing_auth_ping),
+        cmocka_unit_test(test_strictness), cmocka_unit_test(test_error_json),
         cmocka_unit_test(test_strikes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,8 +30,8 @@ static const tm_config_var_t vars[] = {
     {"TM_T_TIMEOUT", TM_CFG_DURATION_MS, &cfg.timeout_ms, "5s", 1, 60000, false, false, NULL, "t"},
     {"TM_T_MAX_BODY", TM_CFG_BYTES, &cfg.max_body, "64KiB", 1, 1LL << 30, false, false, NULL, "b"},
     {"TM_T_DEBUG", TM_CFG_BOOL, &cfg.debug, "off", 0, 0, false, false, NULL, "debug"},
-    {"TM_T_PROVIDER", TM_CFG_ENUM, &cfg.provider, "none", 0, 0, false, false,
-     "none|openai|azure", "provider"},
+    {"TM_T_PROVIDER", TM_CFG_ENUM, &cfg.provider, "none", 0, 0, false, false, "none|openai|azure",
+     "provider"},
 };
 #define NVARS (sizeof vars / sizeof *vars)
 
@@ -191,7 +191,10 @@ static void test_duration_units(void **state)
 {
     (void)state;
     int64_t v;
-    struct { const char *s; int64_t ms; } ok[] = {
+    struct {
+        const char *s;
+        int64_t ms;
+    } ok[] = {
         {"250ms", 250}, {"5s", 5000}, {"2m", 120000}, {"1h", 3600000}, {"750", 750}, {"0s", 0},
     };
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
@@ -208,9 +211,12 @@ static void test_bytes_units(void **state)
 {
     (void)state;
     int64_t v;
-    struct { const char *s; int64_t b; } ok[] = {
-        {"512", 512}, {"512B", 512}, {"64KiB", 65536}, {"5MiB", 5242880},
-        {"1GiB", 1073741824}, {"2K", 2048}, {"3M", 3145728}, {"1G", 1073741824},
+    struct {
+        const char *s;
+        int64_t b;
+    } ok[] = {
+        {"512", 512},         {"512B", 512}, {"64KiB", 65536}, {"5MiB", 5242880},
+        {"1GiB", 1073741824}, {"2K", 2048},  {"3M", 3145728},  {"1G", 1073741824},
     };
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         assert_int_equal(tm_config_parse_bytes(ok[i].s, &v), TM_OK);
@@ -278,9 +284,17 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_defaults), T(test_env_overrides), T(test_bad_int), T(test_out_of_bounds),
-        T(test_required_missing), T(test_bad_enum), T(test_bool_forms), T(test_int_parse),
-        T(test_duration_units), T(test_bytes_units), T(test_secret_not_in_errors),
+        T(test_defaults),
+        T(test_env_overrides),
+        T(test_bad_int),
+        T(test_out_of_bounds),
+        T(test_required_missing),
+        T(test_bad_enum),
+        T(test_bool_forms),
+        T(test_int_parse),
+        T(test_duration_units),
+        T(test_bytes_units),
+        T(test_secret_not_in_errors),
         T(test_masking_in_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,7 +68,8 @@ static void test_valid(void **state)
     int rc = check("{\"title\":\"hi\",\"priority\":4,\"done\":true,\"status\":\"open\","
                    "\"due\":\"2025-11-25T10:00:00Z\","
                    "\"project_id\":\"123e4567-e89b-42d3-a456-426614174000\","
-                   "\"labels\":[\"a\",\"bb\"],\"score\":0.5,\"meta\":{}}", &errs);
+                   "\"labels\":[\"a\",\"bb\"],\"score\":0.5,\"meta\":{}}",
+                   &errs);
     assert_int_equal(rc, TM_OK);
     assert_int_equal(errs.count, 0);
     assert_int_equal(check("{\"title\":\"x\",\"due\":null}", &errs), TM_OK);
@@ -178,7 +179,9 @@ static void test_wrong_types(void **state)
     (void)state;
     tm_json_errors_t errs;
     assert_int_equal(check("{\"title\":5,\"priority\":\"1\",\"done\":1,\"score\":\"x\","
-                           "\"labels\":\"a\",\"meta\":[]}", &errs), TM_ERR_INVALID);
+                           "\"labels\":\"a\",\"meta\":[]}",
+                           &errs),
+                     TM_ERR_INVALID);
     assert_int_equal(errs.count, 6);
     assert_error(&errs, "title", "must be a string");
     assert_error(&errs, "priority", "must be an integer");
@@ -209,10 +212,13 @@ static void test_string_length_code_points(void **state)
     /* ten 2-byte and 3-byte characters: 10 code points but more than 10 bytes */
     assert_int_equal(check("{\"title\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                            "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\"}",
-                           &errs), TM_OK);
+                           &errs),
+                     TM_OK);
     assert_int_equal(check("{\"title\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                            "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
-                           "\xf0\x9f\x98\x80\"}", &errs), TM_ERR_INVALID);
+                           "\xf0\x9f\x98\x80\"}",
+                           &errs),
+                     TM_ERR_INVALID);
     assert_error(&errs, "title", "must be at most 10 characters");
     assert_int_equal(check("{\"title\":\"\"}", &errs), TM_ERR_INVALID);
     assert_error(&errs, "title", "must be at least 1 characters");

@@ -15,7 +15,10 @@
 #include "../../../libcommon/tm_log.c"
 
 static int64_t fake_now;
-static int64_t fake_clock(void) { return fake_now; }
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
 
 typedef struct {
     int fd;
@@ -86,8 +89,7 @@ static void test_fields(void **state)
     json_t *v[4];
     assert_int_equal(parse_lines(c, v, 4), 1);
     int64_t ms;
-    assert_int_equal(tm_parse_rfc3339(json_string_value(json_object_get(v[0], "ts")), &ms),
-                     TM_OK);
+    assert_int_equal(tm_parse_rfc3339(json_string_value(json_object_get(v[0], "ts")), &ms), TM_OK);
     assert_int_equal(strlen(json_string_value(json_object_get(v[0], "ts"))), 24);
     assert_string_equal(json_string_value(json_object_get(v[0], "level")), "info");
     assert_string_equal(json_string_value(json_object_get(v[0], "svc")), "testsvc");
@@ -228,8 +230,9 @@ static void *log_many(void *arg)
 {
     (void)arg;
     for (int i = 0; i < 200; i++)
-        tm_log_kv(TM_LOG_INFO, "rid", "from a thread",
-                  (const char *const[]){"pad", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", NULL});
+        tm_log_kv(
+            TM_LOG_INFO, "rid", "from a thread",
+            (const char *const[]){"pad", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", NULL});
     return NULL;
 }
 

@@ -40,14 +40,13 @@ static void test_counter_gauge_grouping(void **state)
     size_t len;
     char *text = tm_metrics_render(&len);
     assert_int_equal(len, strlen(text));
-    const char *want =
-        "# HELP tm_requests_total Requests.\n"
-        "# TYPE tm_requests_total counter\n"
-        "tm_requests_total{route=\"/a\"} 5\n"
-        "tm_requests_total{route=\"/b\"} 1\n"
-        "# HELP tm_inflight In flight.\n"
-        "# TYPE tm_inflight gauge\n"
-        "tm_inflight 7\n";
+    const char *want = "# HELP tm_requests_total Requests.\n"
+                       "# TYPE tm_requests_total counter\n"
+                       "tm_requests_total{route=\"/a\"} 5\n"
+                       "tm_requests_total{route=\"/b\"} 1\n"
+                       "# HELP tm_inflight In flight.\n"
+                       "# TYPE tm_inflight gauge\n"
+                       "tm_inflight 7\n";
     assert_string_equal(text, want);
     free(text);
 }
@@ -56,8 +55,8 @@ static void test_histogram(void **state)
 {
     (void)state;
     const double bounds[] = {0.1, 1, 10};
-    tm_histogram_t *h = tm_metrics_histogram("tm_latency_seconds", "Latency.", "op=\"get\"",
-                                             bounds, 3);
+    tm_histogram_t *h =
+        tm_metrics_histogram("tm_latency_seconds", "Latency.", "op=\"get\"", bounds, 3);
     const double obs[] = {0.05, 0.1, 0.5, 2, 20, 30};
     for (size_t i = 0; i < 6; i++)
         tm_histogram_observe(h, obs[i]);

@@ -33,12 +33,25 @@ static void test_titles_slugs(void **state)
     (void)state;
     assert_string_equal(tm_problem_title(422), "Unprocessable Content");
     assert_string_equal(tm_problem_title(299), "Error");
-    struct { int status; const char *slug; } m[] = {
-        {400, "bad-request"}, {401, "unauthorized"}, {403, "forbidden"}, {404, "not-found"},
-        {405, "method-not-allowed"}, {409, "conflict"}, {410, "gone"},
-        {412, "precondition-failed"}, {413, "payload-too-large"},
-        {415, "unsupported-media-type"}, {422, "unprocessable"}, {429, "rate-limited"},
-        {500, "internal"}, {503, "unavailable"}, {504, "timeout"},
+    struct {
+        int status;
+        const char *slug;
+    } m[] = {
+        {400, "bad-request"},
+        {401, "unauthorized"},
+        {403, "forbidden"},
+        {404, "not-found"},
+        {405, "method-not-allowed"},
+        {409, "conflict"},
+        {410, "gone"},
+        {412, "precondition-failed"},
+        {413, "payload-too-large"},
+        {415, "unsupported-media-type"},
+        {422, "unprocessable"},
+        {429, "rate-limited"},
+        {500, "internal"},
+        {503, "unavailable"},
+        {504, "timeout"},
     };
     for (size_t i = 0; i < sizeof m / sizeof *m; i++)
         assert_string_equal(tm_problem_slug(m[i].status), m[i].slug);
@@ -106,10 +119,8 @@ static void test_status_for(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_titles_slugs),
-        cmocka_unit_test(test_errors_array),
-        cmocka_unit_test(test_from_errors),
+        cmocka_unit_test(test_fields),       cmocka_unit_test(test_titles_slugs),
+        cmocka_unit_test(test_errors_array), cmocka_unit_test(test_from_errors),
         cmocka_unit_test(test_status_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,14 +25,14 @@
 typedef struct {
     const char *file;
     const char *spec;
-    int ws;               /* 0: not a client op; 1: must decode; 2: must be refused */
-    const char *ws_code;  /* refusal code when ws == 2 */
+    int ws;              /* 0: not a client op; 1: must decode; 2: must be refused */
+    const char *ws_code; /* refusal code when ws == 2 */
 } fixture_t;
 
-#define USER "id:u email:s display_name:s role:s created_at:t"
+#define USER     "id:u email:s display_name:s role:s created_at:t"
 #define TASK_MIN "id:u workspace_id:u title:s status:s priority:i version:i"
-#define EVENT "event_id:u workspace_id:u seq:i type:s actor_id:u created_at:t data:o"
-#define PROBLEM "type:s title:s status:i detail:s instance:s"
+#define EVENT    "event_id:u workspace_id:u seq:i type:s actor_id:u created_at:t data:o"
+#define PROBLEM  "type:s title:s status:i detail:s instance:s"
 
 static const fixture_t fixtures[] = {
     {"auth.register.request.json", "email:s password:s display_name:s", 0, NULL},
@@ -50,8 +50,7 @@ static const fixture_t fixtures[] = {
     {"workspace.reply.json", "id:u name:s role:s created_at:t", 0, NULL},
     {"workspace.add_member.request.json", "user_id:u role:s", 0, NULL},
     {"workspace.changes.reply.json",
-     "data:a data.event_id:u data.seq:i data.type:s data.data:o next_since:i has_more:b", 0,
-     NULL},
+     "data:a data.event_id:u data.seq:i data.type:s data.data:o next_since:i has_more:b", 0, NULL},
     {"task.create.request.json",
      "workspace_id:u title:s description:s priority:i labels:a assignee_id:u due_at:t "
      "estimate_minutes:i",
@@ -113,13 +112,20 @@ static bool type_ok(const json_t *v, char t)
 {
     int64_t ms;
     switch (t) {
-    case 's': return json_is_string(v);
-    case 'i': return json_is_integer(v);
-    case 'n': return json_is_number(v);
-    case 'b': return json_is_boolean(v);
-    case 'o': return json_is_object(v);
-    case 'a': return json_is_array(v);
-    case 'u': return json_is_string(v) && tm_is_uuid(json_string_value(v));
+    case 's':
+        return json_is_string(v);
+    case 'i':
+        return json_is_integer(v);
+    case 'n':
+        return json_is_number(v);
+    case 'b':
+        return json_is_boolean(v);
+    case 'o':
+        return json_is_object(v);
+    case 'a':
+        return json_is_array(v);
+    case 'u':
+        return json_is_string(v) && tm_is_uuid(json_string_value(v));
     case 't':
         return json_is_string(v) && tm_parse_rfc3339(json_string_value(v), &ms) == TM_OK;
     }

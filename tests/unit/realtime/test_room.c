@@ -24,10 +24,14 @@ static void test_rejects(void **state)
 {
     (void)state;
     rt_room_t r;
-    const char *bad[] = {"", "workspace:", "workspace:abc", "lobby:3f0c1c2e-1111-4222-8333-444455556666",
+    const char *bad[] = {"",
+                         "workspace:",
+                         "workspace:abc",
+                         "lobby:3f0c1c2e-1111-4222-8333-444455556666",
                          "workspace:3f0c1c2e-1111-4222-8333-444455556666x",
                          "Workspace:3f0c1c2e-1111-4222-8333-444455556666",
-                         "task:3f0c1c2e-1111-4222-8333-44445555666", "workspace:>",
+                         "task:3f0c1c2e-1111-4222-8333-44445555666",
+                         "workspace:>",
                          "task:3f0c1c2e.1111-4222-8333-444455556666"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(rt_room_parse(bad[i], &r), TM_ERR_INVALID);

@@ -9,8 +9,8 @@
 
 #define WS "11111111-1111-4111-8111-111111111111"
 #define T1 "22222222-2222-4222-8222-222222222222"
-#define A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-#define B "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+#define A  "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+#define B  "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 
 static tm_event_t ev_of(const char *type, const char *actor, json_t *data)
 {
@@ -73,8 +73,8 @@ static void test_completion_and_membership(void **state)
     tm_event_dispose(&ev);
 
     const char *uid, *role;
-    ev = ev_of("member.added", A, json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id", B,
-                                            "role", "editor"));
+    ev = ev_of("member.added", A,
+               json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id", B, "role", "editor"));
     assert_int_equal(rt_rules_notices(&ev, NULL, n, RT_RULES_MAX), 1);
     assert_string_equal(n[0].type, "workspace.added");
     assert_string_equal(n[0].user_id, B);
@@ -83,12 +83,13 @@ static void test_completion_and_membership(void **state)
     assert_string_equal(role, "editor");
     assert_null(rt_rules_task_id(&ev));
     tm_event_dispose(&ev);
-    ev = ev_of("member.added", B, json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id", B,
-                                            "role", "editor")); /* added themselves */
+    ev = ev_of("member.added", B,
+               json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id", B, "role",
+                         "editor")); /* added themselves */
     assert_int_equal(rt_rules_notices(&ev, NULL, n, RT_RULES_MAX), 0);
     tm_event_dispose(&ev);
-    ev = ev_of("workspace.created", A, json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id",
-                                                 A, "role", "owner"));
+    ev = ev_of("workspace.created", A,
+               json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id", A, "role", "owner"));
     assert_int_equal(rt_rules_notices(&ev, NULL, n, RT_RULES_MAX), 0);
     assert_int_equal(rt_rules_membership(&ev, &uid, &role), 1);
     assert_string_equal(role, "owner");
@@ -98,12 +99,12 @@ static void test_completion_and_membership(void **state)
     assert_string_equal(uid, A);
     assert_string_equal(role, "owner");
     tm_event_dispose(&ev);
-    ev = ev_of("member.removed", A, json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id",
-                                              B, "role", "editor"));
+    ev = ev_of("member.removed", A,
+               json_pack("{s:s, s:s, s:s}", "workspace_id", WS, "user_id", B, "role", "editor"));
     assert_int_equal(rt_rules_membership(&ev, &uid, &role), -1);
     tm_event_dispose(&ev);
-    ev = ev_of("task.deleted", A, json_pack("{s:s, s:s, s:b}", "id", T1, "workspace_id", WS,
-                                            "deleted", 1));
+    ev = ev_of("task.deleted", A,
+               json_pack("{s:s, s:s, s:b}", "id", T1, "workspace_id", WS, "deleted", 1));
     assert_int_equal(rt_rules_membership(&ev, &uid, &role), 0);
     assert_int_equal(rt_rules_notices(&ev, NULL, n, RT_RULES_MAX), 0);
     assert_string_equal(rt_rules_task_id(&ev), T1);

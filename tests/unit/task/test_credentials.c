@@ -12,18 +12,30 @@ static void test_email_trims_and_lowercases(void **state)
 {
     (void)state;
     char out[CRED_EMAIL_MAX + 1];
-    assert_int_equal(cred_email_normalize("  Alice.Smith+tag@Example.COM \t\n", out,
-                                          sizeof out), 0);
+    assert_int_equal(cred_email_normalize("  Alice.Smith+tag@Example.COM \t\n", out, sizeof out),
+                     0);
     assert_string_equal(out, "alice.smith+tag@example.com");
 }
 
 static void test_email_rejects_bad_shapes(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "   ", "plain", "@example.com", "a@", "a@b", "a@.com",
-                         "a@example.", "a b@example.com", "a@exa mple.com", "a@@example.com",
-                         "a@b@example.com", "a@example..com", "a\"b@example.com",
-                         "a@example.com\x01", "a(b)@example.com"};
+    const char *bad[] = {"",
+                         "   ",
+                         "plain",
+                         "@example.com",
+                         "a@",
+                         "a@b",
+                         "a@.com",
+                         "a@example.",
+                         "a b@example.com",
+                         "a@exa mple.com",
+                         "a@@example.com",
+                         "a@b@example.com",
+                         "a@example..com",
+                         "a\"b@example.com",
+                         "a@example.com\x01",
+                         "a(b)@example.com"};
     char out[CRED_EMAIL_MAX + 1];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(cred_email_normalize(bad[i], out, sizeof out), TM_ERR_INVALID);

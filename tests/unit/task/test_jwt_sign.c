@@ -33,7 +33,6 @@ static char *bio_string(BIO *b)
     return s;
 }
 
-
 typedef struct {
     json_t *head;
     json_t *claims;
@@ -167,8 +166,8 @@ static void test_es256_wrong_key_fails(void **state)
 {
     keys_t *k = *state;
     const char *why = NULL;
-    jwt_signer_t *s = jwt_signer_new(JWT_SIGNER_ES256, k->priv, strlen(k->priv), "i", "a", 60,
-                                     &why);
+    jwt_signer_t *s =
+        jwt_signer_new(JWT_SIGNER_ES256, k->priv, strlen(k->priv), "i", "a", 60, &why);
     assert_non_null(s);
     char *tok = NULL;
     assert_int_equal(jwt_signer_access(s, SUB, "user", SID, 1700000000, &tok), 0);
@@ -194,8 +193,8 @@ static void test_jti_unique(void **state)
 {
     keys_t *k = *state;
     const char *why = NULL;
-    jwt_signer_t *s = jwt_signer_new(JWT_SIGNER_ES256, k->priv, strlen(k->priv), "i", "a", 60,
-                                     &why);
+    jwt_signer_t *s =
+        jwt_signer_new(JWT_SIGNER_ES256, k->priv, strlen(k->priv), "i", "a", 60, &why);
     char *t1 = NULL, *t2 = NULL;
     assert_int_equal(jwt_signer_access(s, SUB, "user", SID, 1, &t1), 0);
     assert_int_equal(jwt_signer_access(s, SUB, "user", SID, 1, &t2), 0);
