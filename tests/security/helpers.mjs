@@ -51,7 +51,8 @@ export async function userWithRole(role) {
 export function routeTable() {
   const src = readFileSync(path.join(ROOT, 'services/gateway/routes.c'), 'utf8');
   const out = [];
-  const re = /^\s*\{"(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", ([A-Z_0-9]+|NULL), (true|false), ([UMA]), (NONE|JSON|RAW), ([A-Z_0-9]+), "/gm;
+  // Fields may wrap across lines (clang-format): whitespace between them is free.
+  const re = /^\s*\{"(GET|POST|PUT|PATCH|DELETE)",\s*"([^"]+)",\s*([A-Z_0-9]+|NULL),\s*(true|false),\s*([UMA]),\s*(NONE|JSON|RAW),\s*([A-Z_0-9]+),\s*"/gm;
   let m;
   while ((m = re.exec(src)) !== null) {
     out.push({ method: m[1], pattern: m[2], subject: m[3], auth: m[4] === 'true', role: m[5], body: m[6], local: m[7] });
