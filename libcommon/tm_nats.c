@@ -83,6 +83,9 @@ static natsStatus set_options(natsOptions *o, const char *url, const tm_nats_opt
         s = natsOptions_SetSendAsap(o, true);
     if (s == NATS_OK && opts && opts->global_delivery)
         s = natsOptions_UseGlobalMessageDelivery(o, true);
+    if (s == NATS_OK && opts && opts->ev_attach)
+        s = natsOptions_SetEventLoop(o, opts->ev_loop, opts->ev_attach, opts->ev_read,
+                                     opts->ev_write, opts->ev_detach);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
     if (s == NATS_OK)
@@ -119,6 +122,15 @@ int tm_nats_connect(const char *url, const tm_nats_opts_t *opts, natsConnection 
     tm_gauge_set(connected_metric(), 1);
     *out = nc;
     return TM_OK;
+}
+
+const char *tm_nats_reply_subject(natsMsg *req)
+{
+    const char *to = NULL;
+    if (natsMsgHeader_Get(req, TM_HDR_REPLY_TO, &to) == NATS_OK && to != NULL &&
+        strncmp(to, "_INBOX.", 7) == 0 && strlen(to) < 256 && !strpbrk(to, " \t\r\n*>"))
+        return to;
+    return natsMsg_GetReply(req);
 }
 
 static natsStatus set_if(natsMsg *msg, const char *name, const char *value)

@@ -23,6 +23,9 @@
 #define TM_HDR_DEADLINE     "Tm-Deadline"
 #define TM_HDR_STATUS       "Tm-Status"
 #define TM_HDR_CONTENT_TYPE "Content-Type"
+/* Where the reply goes when present (an "_INBOX." subject); the message's own reply subject
+ * then only receives nats-server's no-responders status (see proto/README.md). */
+#define TM_HDR_REPLY_TO "Tm-Reply-To"
 
 /* Who is calling, carried as headers. Empty strings mean absent. */
 typedef struct {
@@ -40,6 +43,14 @@ typedef struct {
     const char *name;          /* connection name shown by the server */
     bool global_delivery;      /* async subscriptions share nats.c's delivery thread pool instead
                                 * of one thread each (many subscriptions on one connection) */
+    /* Event-loop mode (natsOptions_SetEventLoop) when ev_attach is set: no reader thread;
+     * the caller's loop polls the socket and calls natsConnection_ProcessReadEvent /
+     * ProcessWriteEvent. ev_loop is passed to ev_attach as its loop argument. */
+    void *ev_loop;
+    natsEvLoop_Attach ev_attach;
+    natsEvLoop_ReadAddRemove ev_read;
+    natsEvLoop_WriteAddRemove ev_write;
+    natsEvLoop_Detach ev_detach;
 } tm_nats_opts_t;
 
 /* Connect to url (comma-separated list allowed) with: unlimited reconnects, jittered wait,
@@ -53,6 +64,10 @@ int tm_nats_set_call_headers(natsMsg *msg, const tm_call_t *call) TM_WUR;
 /* Read the tm_call_t headers of msg into call (missing -> empty / 0). Over-long values
  * are treated as absent. */
 void tm_nats_get_call_headers(natsMsg *msg, tm_call_t *call);
+
+/* The subject a reply to req goes to: its Tm-Reply-To header when that names an inbox,
+ * else its reply subject (NULL if none). Borrowed from req. */
+const char *tm_nats_reply_subject(natsMsg *req);
 
 /* Blocking request: publish body (JSON, may be NULL = empty) with call's headers to subject
  * and wait at most timeout_ms. On a reply sets *status from Tm-Status (500 if missing) and

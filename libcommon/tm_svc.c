@@ -250,7 +250,7 @@ static void to_wire(tm_svc_reply_t *rep, wire_t *w)
 
 static void send_wire(tm_svc_t *svc, natsMsg *req, const wire_t *w, const char *request_id)
 {
-    const char *to = natsMsg_GetReply(req);
+    const char *to = tm_nats_reply_subject(req);
     if (!to || !*to)
         return;
     if (w->len > INT32_MAX)

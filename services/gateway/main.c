@@ -7,13 +7,12 @@
 #include "tm_admin.h"
 #include "tm_lifecycle.h"
 #include "tm_log.h"
+#include "upstream.h"
 
 static bool admin_ready(void *ctx, json_t *checks)
 {
     gw_server_t *s = ctx;
-    json_object_set_new(
-        checks, "nats",
-        json_boolean(s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED));
+    json_object_set_new(checks, "nats", json_boolean(gw_upstream_connected(s)));
     json_object_set_new(checks, "draining", json_boolean(atomic_load(&s->draining)));
     return gw_server_ready(s);
 }

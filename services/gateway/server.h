@@ -38,8 +38,13 @@ typedef struct gw_thread {
     h2o_timeout_t health_timeout;
     gw_pending_table_t pending;
     gw_jwt_cache_t *jwt_cache;
-    natsSubscription *inbox_sub;
-    char inbox_prefix[64];  /* "_INBOX.<gateway id>.<index>." */
+    struct gw_natsloop *nats; /* this loop's request connection and reply inbox */
+    /* A request's NATS reply subject is "<inbox_prefix><id>" ("_INBOX.<gateway>.<index>.nr."):
+     * only nats-server's no-responders status goes there. Services reply to its
+     * Tm-Reply-To header, "<reply_prefix><id>", read by the loop itself (upstream.c). */
+    char inbox_prefix[80];
+    char reply_prefix[64]; /* "_INBOX.<gateway id>.<index>." */
+    natsSubscription *nr_sub;
     atomic_size_t inflight; /* requests being served (read by the main thread) */
     atomic_bool close_listener;
     atomic_bool shutdown_conns; /* h2o_context_request_shutdown once (set after the drain grace) */
@@ -62,8 +67,7 @@ struct gw_server {
     SSL_CTX *ssl_ctx;
     gw_jwt_verifier_t *verifier;
     gw_jwt_deny_t *deny;
-    natsConnection *nc;        /* requests (send_asap) */
-    natsConnection *nc_events; /* revocations */
+    natsConnection *nc_events; /* revocations (requests use each loop's gw_natsloop) */
     natsSubscription *revoked_sub;
     char gateway_id[17];
     int nthreads;

@@ -3,29 +3,32 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "natsloop.h"
+#include "pending.h"
 #include "tm_log.h"
 #include "tm_nats.h"
 #include "tm_subjects.h"
 #include "tm_util.h"
 
-#define INBOX_PENDING_MSGS  65536
-#define INBOX_PENDING_BYTES (256 * 1024 * 1024)
+/* Loop thread: a reply to this loop's inbox goes to the pending request it answers. */
+static void on_reply(void *ctx, natsMsg *msg)
+{
+    gw_thread_t *t = ctx;
+    uint64_t id;
+    if (gw_upstream_parse_id(natsMsg_GetSubject(msg), t->reply_prefix, &id))
+        gw_pending_complete(&t->pending, id, msg); /* false: late reply, dropped */
+    natsMsg_Destroy(msg);
+}
 
-/* NATS thread: hand the reply to the loop that owns its pending id. */
-static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+/* NATS thread: a no-responders status (a synchronous subscription would turn it into an
+ * error without its subject), posted to the loop like replies used to be. */
+static void on_no_responders(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc;
     (void)sub;
     gw_thread_t *t = closure;
-    const char *subject = natsMsg_GetSubject(msg);
-    size_t plen = strlen(t->inbox_prefix);
-    char *end = NULL;
-    if (strncmp(subject, t->inbox_prefix, plen) != 0) {
-        natsMsg_Destroy(msg);
-        return;
-    }
-    uint64_t id = strtoull(subject + plen, &end, 10);
-    if (end == subject + plen || *end != '\0') {
+    uint64_t id;
+    if (!gw_upstream_parse_id(natsMsg_GetSubject(msg), t->inbox_prefix, &id)) {
         natsMsg_Destroy(msg);
         return;
     }
@@ -47,64 +50,68 @@ static void on_revoked(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     natsMsg_Destroy(msg);
 }
 
-static int subscribe_inbox(gw_server_t *s, gw_thread_t *t)
+bool gw_upstream_parse_id(const char *subject, const char *prefix, uint64_t *id)
 {
-    char subject[80];
-    snprintf(t->inbox_prefix, sizeof(t->inbox_prefix), "_INBOX.%s.%d.", s->gateway_id, t->index);
-    snprintf(subject, sizeof(subject), "%s*", t->inbox_prefix);
-    if (natsConnection_Subscribe(&t->inbox_sub, s->nc, subject, on_reply, t) != NATS_OK ||
-        natsSubscription_SetPendingLimits(t->inbox_sub, INBOX_PENDING_MSGS, INBOX_PENDING_BYTES) !=
-            NATS_OK) {
-        tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", subject, nats_GetLastError(NULL));
-        return TM_ERR_NATS;
+    size_t plen = strlen(prefix);
+    char *end = NULL;
+    if (strncmp(subject, prefix, plen) != 0 || subject[plen] < '0' || subject[plen] > '9')
+        return false;
+    *id = strtoull(subject + plen, &end, 10);
+    return *end == '\0';
+}
+
+static int start_thread_nats(gw_server_t *s, gw_thread_t *t)
+{
+    char subject[80], nr_subject[88], name[48];
+    snprintf(t->reply_prefix, sizeof(t->reply_prefix), "_INBOX.%s.%d.", s->gateway_id, t->index);
+    snprintf(t->inbox_prefix, sizeof(t->inbox_prefix), "%snr.", t->reply_prefix);
+    snprintf(subject, sizeof(subject), "%s*", t->reply_prefix);
+    snprintf(nr_subject, sizeof(nr_subject), "%s*", t->inbox_prefix);
+    snprintf(name, sizeof(name), "tm-gateway-%d", t->index);
+    t->nats = gw_natsloop_new(t->ctx.loop, t->queue);
+    int rc = gw_natsloop_start(t->nats, s->cfg->nats_url, name, subject, on_reply, t);
+    if (rc == TM_OK && natsConnection_Subscribe(&t->nr_sub, gw_natsloop_conn(t->nats), nr_subject,
+                                                on_no_responders, t) != NATS_OK) {
+        tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", nr_subject, nats_GetLastError(NULL));
+        rc = TM_ERR_NATS;
     }
-    return TM_OK;
+    return rc;
 }
 
 int gw_upstream_start(gw_server_t *s)
 {
-    tm_nats_opts_t req_opts = {.send_asap = true, .name = "tm-gateway"};
     tm_nats_opts_t evt_opts = {.send_asap = false, .name = "tm-gateway-events"};
-    int rc = tm_nats_connect(s->cfg->nats_url, &req_opts, &s->nc);
-    if (rc == TM_OK)
-        rc = tm_nats_connect(s->cfg->nats_url, &evt_opts, &s->nc_events);
+    int rc = tm_nats_connect(s->cfg->nats_url, &evt_opts, &s->nc_events);
+    for (int i = 0; i < s->nthreads && rc == TM_OK; i++)
+        rc = start_thread_nats(s, &s->threads[i]);
     if (rc != TM_OK) {
         tm_logf(TM_LOG_ERROR, NULL, "TM_NATS_URL: cannot connect: %s", tm_strerror(rc));
         return rc;
     }
-    for (int i = 0; i < s->nthreads && rc == TM_OK; i++)
-        rc = subscribe_inbox(s, &s->threads[i]);
-    if (rc == TM_OK && natsConnection_Subscribe(&s->revoked_sub, s->nc_events, TM_SUBJ_AUTH_REVOKED,
-                                                on_revoked, s) != NATS_OK) {
+    if (natsConnection_Subscribe(&s->revoked_sub, s->nc_events, TM_SUBJ_AUTH_REVOKED, on_revoked,
+                                 s) != NATS_OK) {
         tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", TM_SUBJ_AUTH_REVOKED,
                 nats_GetLastError(NULL));
-        rc = TM_ERR_NATS;
+        return TM_ERR_NATS;
     }
-    if (rc == TM_OK) {
-        natsConnection_Flush(s->nc);
-        natsConnection_Flush(s->nc_events);
-    }
-    return rc;
+    natsConnection_Flush(s->nc_events);
+    return TM_OK;
 }
 
 void gw_upstream_stop(gw_server_t *s)
 {
     for (int i = 0; s->threads != NULL && i < s->nthreads; i++) {
-        if (s->threads[i].inbox_sub != NULL) {
-            natsSubscription_Unsubscribe(s->threads[i].inbox_sub);
-            natsSubscription_Destroy(s->threads[i].inbox_sub);
-            s->threads[i].inbox_sub = NULL;
+        if (s->threads[i].nr_sub != NULL) {
+            natsSubscription_Unsubscribe(s->threads[i].nr_sub);
+            natsSubscription_Destroy(s->threads[i].nr_sub);
+            s->threads[i].nr_sub = NULL;
         }
+        gw_natsloop_stop(s->threads[i].nats);
     }
     if (s->revoked_sub != NULL) {
         natsSubscription_Unsubscribe(s->revoked_sub);
         natsSubscription_Destroy(s->revoked_sub);
         s->revoked_sub = NULL;
-    }
-    if (s->nc != NULL) {
-        natsConnection_Close(s->nc);
-        natsConnection_Destroy(s->nc);
-        s->nc = NULL;
     }
     if (s->nc_events != NULL) {
         natsConnection_Close(s->nc_events);
@@ -115,12 +122,23 @@ void gw_upstream_stop(gw_server_t *s)
 
 bool gw_upstream_connected(gw_server_t *s)
 {
-    return s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
+    if (s->threads == NULL)
+        return false;
+    for (int i = 0; i < s->nthreads; i++)
+        if (!gw_natsloop_connected(s->threads[i].nats))
+            return false;
+    return true;
 }
 
 int gw_upstream_publish(gw_thread_t *t, natsMsg *msg)
 {
-    if (!gw_upstream_connected(t->server))
-        return TM_ERR_UNAVAILABLE;
-    return natsConnection_PublishMsg(t->server->nc, msg) == NATS_OK ? TM_OK : TM_ERR_NATS;
+    const char *reply = natsMsg_GetReply(msg);
+    size_t plen = strlen(t->inbox_prefix);
+    if (reply != NULL && strncmp(reply, t->inbox_prefix, plen) == 0) {
+        char to[96];
+        snprintf(to, sizeof(to), "%s%s", t->reply_prefix, reply + plen);
+        if (natsMsgHeader_Set(msg, TM_HDR_REPLY_TO, to) != NATS_OK)
+            return TM_ERR_NATS;
+    }
+    return gw_natsloop_publish(t->nats, msg);
 }

@@ -123,7 +123,8 @@ before(async () => {
   fs.writeFileSync(path.join(state.dir, 'jwt.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
   const natsPort = await freePort();
   state.natsUrl = `nats://127.0.0.1:${natsPort}`;
-  start('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)]);
+  state.natsPort = natsPort;
+  state.nats = start('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)]);
   await waitFor(() => new Promise((resolve) => {
     const s = net.connect(natsPort, '127.0.0.1', () => { s.end(); resolve(true); });
     s.on('error', () => resolve(false));
@@ -338,6 +339,36 @@ test('openapi.json lists the routes', { skip: SKIP }, async () => {
   assert.equal(res.status, 200);
   assert.ok(res.json.paths['/api/v1/tasks/{id}/attachments/{aid}'].get);
   assert.deepEqual(res.json.paths['/api/v1/me'].get.security, [{ bearerAuth: [] }]);
+});
+
+// Each loop thread drives its own NATS connection (services/gateway/natsloop.c); after
+// nats-server dies and comes back, every one of them must reconnect, resubscribe its reply
+// inbox and serve again, and the gateway must not be ready while they are down.
+test('nats-server killed and restarted: every loop reconnects and serves again', { skip: SKIP, timeout: 30000 }, async () => {
+  const tok = token();
+  state.nats.kill('SIGKILL');
+  await state.nats.exited;
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${state.adminPort}/readyz`)).status === 503,
+    'readyz 503 while NATS is down', 5000);
+  const down = await call('POST', '/api/v1/ai/parse', { tok, body: { text: 'x' } });
+  assertProblem(down, 503);
+  state.nats = start('nats-server', ['-a', '127.0.0.1', '-p', String(state.natsPort)]);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${state.adminPort}/readyz`)).status === 200,
+    'readyz 200 after NATS is back', 10000);
+  const r = await responder('tm.v1.ai.parse');
+  // a fresh connection per request: SO_REUSEPORT spreads them over both loop threads
+  const statuses = [];
+  for (let i = 0; i < 40; i++) {
+    const res = await fetch(`${state.base}/api/v1/ai/parse`, {
+      method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json', connection: 'close' },
+      body: '{"text":"x"}', signal: AbortSignal.timeout(5000),
+    });
+    await res.text();
+    statuses.push(res.status);
+  }
+  assert.deepEqual([...new Set(statuses)], [200], `statuses ${statuses}`);
+  assert.equal(state.gw.exitCode, null, state.gw.err);
+  await stopProc(r);
 });
 
 test('SIGTERM: readyz 503, in-flight requests finish, exit 0', { skip: SKIP }, async () => {

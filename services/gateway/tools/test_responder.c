@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "tm_nats.h"
 
 typedef struct {
     int delay_ms;
@@ -59,14 +60,15 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     (void)sub;
     const opts_t *o = closure;
     natsMsg *reply = NULL;
-    if (o->silent || natsMsg_GetReply(msg) == NULL)
+    if (o->silent || tm_nats_reply_subject(msg) == NULL)
         goto done;
     if (o->delay_ms > 0)
         usleep((useconds_t)o->delay_ms * 1000);
     json_t *e = echo(msg);
     char *text = json_dumps(e, JSON_COMPACT);
     json_decref(e);
-    if (natsMsg_Create(&reply, natsMsg_GetReply(msg), NULL, text, (int)strlen(text)) == NATS_OK) {
+    if (natsMsg_Create(&reply, tm_nats_reply_subject(msg), NULL, text, (int)strlen(text)) ==
+        NATS_OK) {
         natsMsgHeader_Set(reply, "Tm-Status", o->status);
         natsMsgHeader_Set(reply, "Content-Type", "application/json");
         if (o->etag)
