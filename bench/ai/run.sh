@@ -99,8 +99,10 @@ seed() {
   log "seed: ai.tasks holds $n tasks of the user $((SECONDS - t0)) s after the first POST"
   psql_db -c "ANALYZE ai.tasks" >/dev/null
   # the shape of tm-ai's per-request load (services/ai/projection.c, proj_load), for the log
-  psql_db -c "EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM ai.tasks WHERE NOT deleted AND
-    (created_by = '$USER_ID' OR assignee_id = '$USER_ID') ORDER BY updated_at DESC LIMIT 2000" |
+  psql_db -c "EXPLAIN (ANALYZE, COSTS OFF) (SELECT * FROM ai.tasks WHERE created_by = '$USER_ID'
+    AND NOT deleted ORDER BY updated_at DESC LIMIT 2000) UNION ALL (SELECT * FROM ai.tasks
+    WHERE assignee_id = '$USER_ID' AND created_by IS DISTINCT FROM '$USER_ID' AND NOT deleted
+    ORDER BY updated_at DESC LIMIT 2000) ORDER BY updated_at DESC LIMIT 2000" |
     sed 's/^/    proj_load: /' >&2
 }
 

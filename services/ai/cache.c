@@ -1,5 +1,6 @@
 /* ai_cache: chained hash table + LRU list under one mutex. Values are kept as JSON text so
- * no jansson object is shared between threads (jansson refcounts are not atomic). */
+ * no jansson object is shared between threads (jansson refcounts are not atomic), and a hit
+ * is sent as it is stored. */
 #include "cache.h"
 
 #include <pthread.h>
@@ -7,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tm_json.h"
 #include "tm_util.h"
 
 typedef struct entry {
@@ -18,13 +18,15 @@ typedef struct entry {
     uint64_t hash;
     int64_t gen;
     int64_t expires_ms;
+    int64_t confirmed_ms; /* INT64_MIN: never confirmed */
     char *text;
 } entry_t;
 
 struct ai_cache {
     pthread_mutex_t mu;
     size_t capacity, size, nbuckets;
-    int64_t ttl_ms;
+    int64_t ttl_ms, recheck_ms;
+    uint64_t epoch;
     entry_t **buckets;
     entry_t *head, *tail;
 };
@@ -40,12 +42,13 @@ static uint64_t fnv(const char *a, const char *b)
     return h;
 }
 
-ai_cache_t *ai_cache_new(size_t capacity, int64_t ttl_ms)
+ai_cache_t *ai_cache_new(size_t capacity, int64_t ttl_ms, int64_t recheck_ms)
 {
     ai_cache_t *c = tm_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     c->capacity = capacity;
     c->ttl_ms = ttl_ms;
+    c->recheck_ms = recheck_ms;
     c->nbuckets = 64;
     while (c->nbuckets < capacity && c->nbuckets < (1u << 20))
         c->nbuckets <<= 1;
@@ -110,38 +113,86 @@ void ai_cache_free(ai_cache_t *c)
     free(c);
 }
 
-json_t *ai_cache_get(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
-                     int64_t now_ms)
+bool ai_cache_enabled(const ai_cache_t *c)
 {
-    if (!c || c->capacity == 0 || c->ttl_ms == 0)
-        return NULL;
-    char *text = NULL;
-    uint64_t h = fnv(user_id, key);
-    pthread_mutex_lock(&c->mu);
-    entry_t *e = find(c, user_id, key, h);
-    if (e && (e->gen != gen || e->expires_ms <= now_ms)) {
+    return c && c->capacity > 0 && c->ttl_ms > 0;
+}
+
+/* The live entry of (user_id, key), or NULL (an expired one is dropped). Caller holds mu. */
+static entry_t *live(ai_cache_t *c, const char *user_id, const char *key, int64_t now_ms)
+{
+    entry_t *e = find(c, user_id, key, fnv(user_id, key));
+    if (e && e->expires_ms <= now_ms) {
         remove_entry(c, e);
-        e = NULL;
+        return NULL;
     }
     if (e) {
         lru_unlink(c, e);
         lru_push(c, e);
+    }
+    return e;
+}
+
+static bool confirmed_recently(const ai_cache_t *c, const entry_t *e, int64_t now_ms)
+{
+    return e->confirmed_ms != INT64_MIN && now_ms - e->confirmed_ms < c->recheck_ms;
+}
+
+ai_cache_result_t ai_cache_get(ai_cache_t *c, const char *user_id, const char *key, int64_t now_ms,
+                               char **text, int64_t *gen)
+{
+    *text = NULL;
+    *gen = 0;
+    if (!ai_cache_enabled(c))
+        return AI_CACHE_MISS;
+    ai_cache_result_t res = AI_CACHE_MISS;
+    pthread_mutex_lock(&c->mu);
+    entry_t *e = live(c, user_id, key, now_ms);
+    if (e && confirmed_recently(c, e, now_ms)) {
+        *text = tm_xstrdup(e->text);
+        res = AI_CACHE_HIT;
+    } else if (e) {
+        *gen = e->gen;
+        res = AI_CACHE_CHECK;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return res;
+}
+
+char *ai_cache_confirm(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
+                       int64_t now_ms)
+{
+    if (!ai_cache_enabled(c))
+        return NULL;
+    char *text = NULL;
+    pthread_mutex_lock(&c->mu);
+    entry_t *e = live(c, user_id, key, now_ms);
+    if (e && e->gen != gen) {
+        remove_entry(c, e);
+    } else if (e) {
+        e->confirmed_ms = now_ms;
         text = tm_xstrdup(e->text);
     }
     pthread_mutex_unlock(&c->mu);
-    if (!text)
-        return NULL;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
-    free(text);
-    return v;
+    return text;
 }
 
-void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
-                  const json_t *value, int64_t now_ms)
+uint64_t ai_cache_epoch(ai_cache_t *c)
 {
-    if (!c || c->capacity == 0 || c->ttl_ms == 0 || strlen(user_id) > 36)
+    if (!c)
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    uint64_t e = c->epoch;
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t gen, uint64_t epoch,
+                  const char *text, int64_t now_ms)
+{
+    if (!ai_cache_enabled(c) || strlen(user_id) > 36)
         return;
-    char *text = tm_json_dumps(value, NULL);
+    char *copy = tm_xstrdup(text);
     uint64_t h = fnv(user_id, key);
     pthread_mutex_lock(&c->mu);
     entry_t *e = find(c, user_id, key, h);
@@ -155,7 +206,9 @@ void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t g
     e->hash = h;
     e->gen = gen;
     e->expires_ms = now_ms + c->ttl_ms;
-    e->text = text;
+    /* an invalidation since gen was read: the data may be newer or older than gen says */
+    e->confirmed_ms = epoch == c->epoch ? now_ms : INT64_MIN;
+    e->text = copy;
     size_t b = h & (c->nbuckets - 1);
     e->next_hash = c->buckets[b];
     c->buckets[b] = e;
@@ -170,6 +223,7 @@ size_t ai_cache_invalidate_user(ai_cache_t *c, const char *user_id)
         return 0;
     size_t n = 0;
     pthread_mutex_lock(&c->mu);
+    c->epoch++;
     for (entry_t *e = c->head, *next; e; e = next) {
         next = e->next_lru;
         if (strcmp(e->user_id, user_id) == 0) {

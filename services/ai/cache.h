@@ -1,28 +1,55 @@
-/* ai_cache: per-user answer cache (serialised JSON replies), bounded and expiring.
+/* ai_cache: per-user answer cache of this process (serialised JSON replies), bounded and
+ * expiring, so that a cached answer costs one in-memory lookup.
  *
- * An entry is keyed by (user_id, key) and remembers the user's projection generation at the
- * time it was stored: a lookup with another generation misses (another replica's consumer
- * changed the user's data), and ai_cache_invalidate_user() drops a user's entries at once
- * (this process's consumer). At most `capacity` entries: the least recently used goes.
- * Thread-safe (one mutex). capacity 0 or ttl 0 disables the cache. */
+ * Correctness rests on two things:
+ *  - this process's TM_EVENTS consumer drops a user's entries (ai_cache_invalidate_user)
+ *    before and after it commits a change to that user's projection;
+ *  - every entry remembers the user's projection generation (ai.user_state, bumped in the
+ *    same transaction as the change) it was computed at. The consumer is a durable shared
+ *    by the replicas, so an event may be applied by another replica: an entry is served
+ *    without a look at Postgres only for `recheck_ms` after its generation was last
+ *    confirmed; later, ai_cache_get() answers AI_CACHE_CHECK and the caller confirms the
+ *    generation (ai_cache_confirm). Another replica's change is therefore seen within
+ *    recheck_ms; this replica's own at once.
+ * A reply computed while an invalidation ran (ai_cache_epoch() moved between the read of
+ * the generation and the put) is stored unconfirmed: its first hit checks the generation.
+ * At most `capacity` entries: the least recently used goes. Thread-safe (one mutex).
+ * capacity 0 or ttl 0 disables the cache. */
 #ifndef AI_CACHE_H
 #define AI_CACHE_H
 
-#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* How long a confirmed generation is trusted without asking Postgres again. */
+#define AI_CACHE_RECHECK_MS 1000
+
 typedef struct ai_cache ai_cache_t;
 
-ai_cache_t *ai_cache_new(size_t capacity, int64_t ttl_ms);
+typedef enum {
+    AI_CACHE_MISS = 0, /* nothing usable */
+    AI_CACHE_HIT,      /* *text: a copy of the stored reply (caller frees) */
+    AI_CACHE_CHECK,    /* *gen: the entry's generation, to confirm with ai_cache_confirm() */
+} ai_cache_result_t;
+
+/* recheck_ms 0: every hit is a CHECK. */
+ai_cache_t *ai_cache_new(size_t capacity, int64_t ttl_ms, int64_t recheck_ms);
 void ai_cache_free(ai_cache_t *c);
-/* A new reference to a copy of the stored value (caller decrefs), or NULL on a miss.
- * now_ms: monotonic ms. */
-json_t *ai_cache_get(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
-                     int64_t now_ms);
-/* Store a copy of value (borrowed). Replaces an entry with the same (user, key). */
-void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
-                  const json_t *value, int64_t now_ms);
+bool ai_cache_enabled(const ai_cache_t *c);
+/* now_ms: monotonic ms. */
+ai_cache_result_t ai_cache_get(ai_cache_t *c, const char *user_id, const char *key, int64_t now_ms,
+                               char **text, int64_t *gen);
+/* The user's current generation is gen: a copy of the entry's text when the entry has that
+ * generation (it counts as confirmed at now_ms), else NULL (the entry is dropped). */
+char *ai_cache_confirm(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
+                       int64_t now_ms);
+/* Bumped by every invalidation: read it before the generation a reply is computed at. */
+uint64_t ai_cache_epoch(ai_cache_t *c);
+/* Store a copy of text, computed at generation gen with epoch read before gen. Replaces an
+ * entry with the same (user, key). */
+void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t gen, uint64_t epoch,
+                  const char *text, int64_t now_ms);
 /* Drop every entry of user_id; returns how many. */
 size_t ai_cache_invalidate_user(ai_cache_t *c, const char *user_id);
 size_t ai_cache_size(ai_cache_t *c);

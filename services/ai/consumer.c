@@ -76,6 +76,13 @@ static int subscribe(ai_consumer_t *c)
     return TM_OK;
 }
 
+static void drop_answers(const ai_touched_t *touched, void *arg)
+{
+    ai_consumer_t *c = arg;
+    for (size_t i = 0; i < touched->n; i++)
+        ai_cache_invalidate_user(c->cache, touched->ids[i]);
+}
+
 /* 0: ack; otherwise leave for redelivery. */
 static int handle(ai_consumer_t *c, natsMsg *m)
 {
@@ -92,15 +99,16 @@ static int handle(ai_consumer_t *c, natsMsg *m)
         return TM_OK;
     }
     ai_touched_t touched;
-    int rc = ai_projection_apply(c->pg, &ev, &touched);
+    /* answers are dropped before the commit and after it: none computed from the old data
+     * survives once the change is visible (see cache.h) */
+    int rc = ai_projection_apply(c->pg, &ev, &touched, drop_answers, c);
     if (rc == TM_ERR_INVALID) {
         tm_log_kv(TM_LOG_WARN, NULL, "consumer: event with bad data dropped",
                   (const char *[]){"event_id", ev.event_id, "type", ev.type, NULL});
         tm_counter_add(c->bad, 1);
         rc = TM_OK;
     } else if (rc == TM_OK) {
-        for (size_t i = 0; i < touched.n; i++)
-            ai_cache_invalidate_user(c->cache, touched.ids[i]);
+        drop_answers(&touched, c);
         tm_counter_add(c->applied, 1);
     }
     tm_event_dispose(&ev);

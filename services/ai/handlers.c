@@ -9,6 +9,8 @@
 #include "insights.h"
 #include "parse.h"
 #include "suggest_rules.h"
+#include "tm_json.h"
+#include "tm_nats.h"
 #include "tm_query.h"
 #include "tm_subjects.h"
 #include "tm_util.h"
@@ -60,23 +62,45 @@ json_t *ai_h_time(int64_t ms)
     return json_string(buf);
 }
 
-json_t *ai_h_cache_get(tm_svc_worker_t *w, const char *user, const char *key, int64_t *gen)
+char *ai_h_cache_get(tm_svc_worker_t *w, const char *user, const char *key, ai_h_cached_t *ctx)
 {
-    if (ai_projection_gen(w->pg, user, gen) != TM_OK) {
-        *gen = -1; /* unknown: neither read nor write the cache */
+    ai_cache_t *cache = ai_h_app(w)->cache;
+    int64_t now = tm_now_ms(), stored_gen;
+    char *text = NULL;
+    ctx->gen = -1;
+    if (!ai_cache_enabled(cache))
+        return NULL;
+    ai_cache_result_t r = ai_cache_get(cache, user, key, now, &text, &stored_gen);
+    if (r == AI_CACHE_HIT)
+        return text;
+    /* the epoch before the generation: an invalidation in between marks the put unconfirmed */
+    ctx->epoch = ai_cache_epoch(cache);
+    if (ai_projection_gen(w->pg, user, &ctx->gen) != TM_OK) {
+        ctx->gen = -1; /* unknown: neither read nor write the cache */
         return NULL;
     }
-    json_t *v = ai_cache_get(ai_h_app(w)->cache, user, key, *gen, tm_now_ms());
-    if (v)
-        json_object_set_new(v, "cached", json_true());
-    return v;
+    return r == AI_CACHE_CHECK ? ai_cache_confirm(cache, user, key, ctx->gen, now) : NULL;
 }
 
-void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, int64_t gen,
+void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, const ai_h_cached_t *ctx,
                     json_t *reply)
 {
-    if (gen >= 0)
-        ai_cache_put(ai_h_app(w)->cache, user, key, gen, reply, tm_now_ms());
+    if (ctx->gen < 0)
+        return;
+    json_t *was = json_incref(json_object_get(reply, "cached"));
+    json_object_set_new(reply, "cached", json_true());
+    char *text = tm_json_dumps(reply, NULL);
+    json_object_set_new(reply, "cached", was ? was : json_false());
+    ai_cache_put(ai_h_app(w)->cache, user, key, ctx->gen, ctx->epoch, text, tm_now_ms());
+    free(text);
+}
+
+void ai_h_reply_cached(tm_svc_reply_t *rep, char *text)
+{
+    rep->status = 200;
+    rep->raw = text;
+    rep->raw_len = strlen(text);
+    tm_svc_reply_header(rep, TM_HDR_CONTENT_TYPE, "application/json");
 }
 
 /* ---- parse ---- */
@@ -136,10 +160,10 @@ static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_
         return TM_OK;
     const char *user = req->call.user_id;
     snprintf(key, sizeof key, "insights|%s", tzname);
-    int64_t gen;
-    json_t *hit = ai_h_cache_get(w, user, key, &gen);
+    ai_h_cached_t cc;
+    char *hit = ai_h_cache_get(w, user, key, &cc);
     if (hit) {
-        tm_svc_reply_json(rep, 200, hit);
+        ai_h_reply_cached(rep, hit);
         return TM_OK;
     }
     ai_task_set_t set;
@@ -153,7 +177,7 @@ static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_
     json_object_set_new(out, "generated_at", ai_h_time(now));
     json_object_set_new(out, "source", json_string("rules"));
     json_object_set_new(out, "cached", json_false());
-    ai_h_cache_put(w, user, key, gen, out);
+    ai_h_cache_put(w, user, key, &cc, out);
     tm_svc_reply_json(rep, 200, out);
     return TM_OK;
 }
@@ -253,10 +277,10 @@ static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
         return TM_OK;
     const char *user = req->call.user_id;
     snprintf(key, sizeof key, "recommend|%lld|%s", (long long)q.limit, q.workspace_id);
-    int64_t gen;
-    json_t *hit = ai_h_cache_get(w, user, key, &gen);
+    ai_h_cached_t cc;
+    char *hit = ai_h_cache_get(w, user, key, &cc);
     if (hit) {
-        tm_svc_reply_json(rep, 200, hit);
+        ai_h_reply_cached(rep, hit);
         return TM_OK;
     }
     ai_task_set_t set;
@@ -265,7 +289,7 @@ static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
         return rc;
     json_t *out = recommend(&set, &q, &ai_h_app(w)->cfg->weights);
     ai_task_set_dispose(&set);
-    ai_h_cache_put(w, user, key, gen, out);
+    ai_h_cache_put(w, user, key, &cc, out);
     tm_svc_reply_json(rep, 200, out);
     return TM_OK;
 }

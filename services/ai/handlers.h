@@ -37,11 +37,20 @@ int ai_handlers_worker_init(tm_svc_worker_t *w, void *arg);
 ai_app_t *ai_h_app(tm_svc_worker_t *w);
 /* false (with a 401 reply) when the request has no valid Tm-User-Id. */
 bool ai_h_user(const tm_svc_req_t *req, tm_svc_reply_t *rep);
-/* Cached reply for (user, key) at the user's current generation (*gen set either way), with
- * "cached": true; NULL on a miss. */
-json_t *ai_h_cache_get(tm_svc_worker_t *w, const char *user, const char *key, int64_t *gen);
-void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, int64_t gen,
+/* What a cache miss remembers for the put of the reply computed next. */
+typedef struct {
+    int64_t gen; /* the user's generation before the reply was computed; -1: do not store */
+    uint64_t epoch;
+} ai_h_cached_t;
+/* The cached reply text for (user, key), with "cached": true (caller frees, or passes it to
+ * ai_h_reply_cached); NULL on a miss, with *ctx filled for ai_h_cache_put. A hit confirmed
+ * within AI_CACHE_RECHECK_MS costs no Postgres query. */
+char *ai_h_cache_get(tm_svc_worker_t *w, const char *user, const char *key, ai_h_cached_t *ctx);
+/* Store reply (its "cached" member is stored as true). */
+void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, const ai_h_cached_t *ctx,
                     json_t *reply);
+/* 200 with text (stolen) as the JSON body. */
+void ai_h_reply_cached(tm_svc_reply_t *rep, char *text);
 json_t *ai_h_time(int64_t ms); /* RFC 3339 string or null */
 
 int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);

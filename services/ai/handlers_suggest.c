@@ -252,11 +252,11 @@ int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *re
     const char *user = req->call.user_id, *ws = tm_json_str(req->json, "workspace_id", NULL);
     size_t limit = (size_t)tm_json_int(req->json, "limit", SUGGEST_DEFAULT);
     char key[160];
-    int64_t gen;
+    ai_h_cached_t cc;
     suggest_key(req, limit, key, sizeof key);
-    json_t *hit = ai_h_cache_get(w, user, key, &gen);
+    char *hit = ai_h_cache_get(w, user, key, &cc);
     if (hit) {
-        tm_svc_reply_json(rep, 200, hit);
+        ai_h_reply_cached(rep, hit);
         return TM_OK;
     }
     ai_task_set_t set;
@@ -275,7 +275,7 @@ int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *re
     json_t *out = round_reply(&r);
     json_decref(r.items);
     if (!r.fallback) /* a fallback is not kept: the next call tries the model again */
-        ai_h_cache_put(w, user, key, gen, out);
+        ai_h_cache_put(w, user, key, &cc, out);
     tm_svc_reply_json(rep, 200, out);
     return TM_OK;
 }

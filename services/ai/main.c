@@ -80,9 +80,10 @@ int main(int argc, char **argv)
     tm_lifecycle_init();
     size_t nstmts;
     tm_pg_stmt_t *stmts = all_stmts(&nstmts);
-    ai_app_t app = {.cfg = &cfg,
-                    .cache = ai_cache_new((size_t)cfg.cache_entries, cfg.cache_ttl_ms),
-                    .llm = ai_llm_new(&cfg)};
+    ai_app_t app = {
+        .cfg = &cfg,
+        .cache = ai_cache_new((size_t)cfg.cache_entries, cfg.cache_ttl_ms, AI_CACHE_RECHECK_MS),
+        .llm = ai_llm_new(&cfg)};
     tm_svc_config_t sc = svc_config(&cfg, &app, stmts, nstmts);
     tm_svc_t *svc = tm_svc_start(&sc);
     int rc = 1;

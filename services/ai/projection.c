@@ -8,7 +8,28 @@
 #include "tm_log.h"
 #include "tm_util.h"
 
-#define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
+/* proj_load's columns, in the order of the LC_* indexes below. */
+#define LOAD_COLS                                                                                  \
+    "id, workspace_id, title, description, status, priority, labels, created_by, assignee_id, "    \
+    "created_at, updated_at, due_at, completed_at, estimate_minutes, time_spent_minutes"
+enum {
+    LC_ID,
+    LC_WORKSPACE,
+    LC_TITLE,
+    LC_DESCRIPTION,
+    LC_STATUS,
+    LC_PRIORITY,
+    LC_LABELS,
+    LC_CREATED_BY,
+    LC_ASSIGNEE,
+    LC_CREATED_AT,
+    LC_UPDATED_AT,
+    LC_DUE_AT,
+    LC_COMPLETED_AT,
+    LC_ESTIMATE,
+    LC_SPENT,
+    LC_COUNT
+};
 
 const tm_pg_stmt_t ai_projection_stmts[] = {
     {"proj_seen",
@@ -49,20 +70,15 @@ const tm_pg_stmt_t ai_projection_stmts[] = {
      "DO UPDATE SET gen = user_state.gen + 1, updated_at = now()",
      1},
     {"proj_gen", "SELECT gen FROM user_state WHERE user_id = $1", 1},
+    /* Plain columns, read in binary (ai_projection_load): no per-row expressions or text
+     * conversions in Postgres, no number parsing here. Two index-ordered branches
+     * (tasks_created_live, tasks_assignee_live) merged, so the top rows are read without a
+     * sort; an OR of the two columns was a scan and a sort of all the user's rows. */
     {"proj_load",
-     "SELECT id::text, workspace_id::text, title, description, status, COALESCE(priority, 0), "
-     "array_to_json(labels)::text, COALESCE(created_by::text, ''), "
-     "COALESCE(assignee_id::text, ''), " MS("created_at") ", " MS(
-         "updated_at") ", "
-                       "COALESCE(" MS("due_at") ", 0), CASE WHEN status = 'done' THEN COALESCE(" MS(
-                           "completed_at") ", " MS("updated_at") ") ELSE 0 END, "
-                                                                 "COALESCE(estimate_minutes, 0), "
-                                                                 "time_spent_minutes FROM tasks "
-                                                                 "WHERE NOT deleted AND "
-                                                                 "(created_by = $1 OR assignee_id "
-                                                                 "= $1) "
-                                                                 "ORDER BY updated_at DESC LIMIT "
-                                                                 "$2",
+     "(SELECT " LOAD_COLS " FROM tasks WHERE created_by = $1 AND NOT deleted "
+     "ORDER BY updated_at DESC LIMIT $2) UNION ALL (SELECT " LOAD_COLS " FROM tasks "
+     "WHERE assignee_id = $1 AND created_by IS DISTINCT FROM $1 AND NOT deleted "
+     "ORDER BY updated_at DESC LIMIT $2) ORDER BY updated_at DESC LIMIT $2",
      2},
 };
 const size_t ai_projection_nstmts = sizeof ai_projection_stmts / sizeof ai_projection_stmts[0];
@@ -241,7 +257,8 @@ static int bump_all(tm_pg_t *pg, const ai_touched_t *t)
     return TM_OK;
 }
 
-int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched)
+int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched,
+                        ai_proj_touched_fn before_commit, void *arg)
 {
     memset(touched, 0, sizeof *touched);
     int rc = tm_pg_begin(pg);
@@ -255,6 +272,8 @@ int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched
     }
     if ((rc = dispatch(pg, ev, touched)) != TM_OK || (rc = bump_all(pg, touched)) != TM_OK)
         goto rollback;
+    if (before_commit && touched->n > 0)
+        before_commit(touched, arg);
     if ((rc = tm_pg_commit(pg, NULL)) != TM_OK)
         memset(touched, 0, sizeof *touched);
     return rc;
@@ -269,48 +288,164 @@ static int64_t col_i64(PGresult *r, int row, int col)
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-static void fill_task(ai_task_set_t *s, PGresult *r, int i)
+/* ---- proj_load's binary rows (network byte order, as the types' send functions write) ---- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+#define PG_EPOCH_MS 946684800000LL /* 2000-01-01T00:00:00Z, the zero of binary timestamps */
+#define UUID_TEXT   37
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static const unsigned char *bin_value(PGresult *r, int row, int col, int want_len)
+{
+    if (PQgetisnull(r, row, col) || (want_len > 0 && PQgetlength(r, row, col) != want_len))
+        return NULL;
+    return (const unsigned char *)PQgetvalue(r, row, col);
+}
+
+static int32_t bin_i32(PGresult *r, int row, int col)
+{
+    const unsigned char *p = bin_value(r, row, col, 4);
+    return p ? (int32_t)be32(p) : 0;
+}
+
+/* timestamptz (microseconds since 2000-01-01 UTC) -> ms since the epoch, rounded; NULL -> 0. */
+static int64_t bin_ms(PGresult *r, int row, int col)
+{
+    const unsigned char *p = bin_value(r, row, col, 8);
+    if (!p)
+        return 0;
+    int64_t us = (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
+    return floor_div(us + 500, 1000) + PG_EPOCH_MS;
+}
+
+/* uuid (16 bytes) -> canonical text in out (UUID_TEXT bytes); NULL -> "". */
+static void bin_uuid(PGresult *r, int row, int col, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = bin_value(r, row, col, 16);
+    size_t k = 0;
+    for (int i = 0; p && i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hex[p[i] >> 4];
+        out[k++] = hex[p[i] & 15];
+    }
+    out[k] = '\0';
+}
+
+/* The non-null elements of a one-dimensional text[] in binary form: header (ndim, has-nulls,
+ * element type, then length and lower bound of the dimension), then length-prefixed
+ * elements (-1 = NULL). Anything else reads as empty. */
+typedef struct {
+    const unsigned char *p, *end;
+    uint32_t left;
+} label_iter_t;
+
+static void labels_begin(label_iter_t *it, PGresult *r, int row)
+{
+    int len = PQgetisnull(r, row, LC_LABELS) ? 0 : PQgetlength(r, row, LC_LABELS);
+    it->p = (const unsigned char *)PQgetvalue(r, row, LC_LABELS);
+    it->end = it->p + len;
+    it->left = 0;
+    if (len >= 20 && be32(it->p) == 1) {
+        it->left = be32(it->p + 12);
+        it->p += 20;
+    }
+}
+
+static bool labels_next(label_iter_t *it, const char **s, size_t *n)
+{
+    while (it->left > 0 && it->end - it->p >= 4) {
+        it->left--;
+        int32_t l = (int32_t)be32(it->p);
+        it->p += 4;
+        if (l < 0)
+            continue;
+        if (it->end - it->p < l)
+            break;
+        *s = (const char *)it->p;
+        *n = (size_t)l;
+        it->p += l;
+        return true;
+    }
+    it->left = 0;
+    return false;
+}
+
+/* Bytes of text (ids, labels) and number of labels the rows of r need. */
+static void measure(PGresult *r, size_t rows, size_t *bytes, size_t *nlabels)
+{
+    *bytes = rows * 4 * UUID_TEXT;
+    *nlabels = 0;
+    for (size_t i = 0; i < rows; i++) {
+        label_iter_t it;
+        const char *s;
+        size_t n;
+        labels_begin(&it, r, (int)i);
+        while (labels_next(&it, &s, &n)) {
+            *bytes += n + 1;
+            (*nlabels)++;
+        }
+    }
+}
+
+static char *take_uuid(PGresult *r, int row, int col, char **cur)
+{
+    char *out = *cur;
+    bin_uuid(r, row, col, out);
+    *cur += UUID_TEXT;
+    return out;
+}
+
+static void fill_labels(ai_task_set_t *s, PGresult *r, int i, char **cur, size_t *k)
+{
+    ai_task_t *t = &s->tasks[i];
+    label_iter_t it;
+    const char *v;
+    size_t n;
+    t->labels = s->label_ptrs + *k;
+    labels_begin(&it, r, i);
+    while (labels_next(&it, &v, &n)) {
+        memcpy(*cur, v, n);
+        (*cur)[n] = '\0';
+        s->label_ptrs[(*k)++] = *cur;
+        *cur += n + 1;
+    }
+    t->n_labels = (size_t)(s->label_ptrs + *k - t->labels);
+}
+
+/* Text columns come NUL-terminated from libpq in binary results too: they are borrowed. */
+static void fill_task(ai_task_set_t *s, PGresult *r, int i, char **cur, size_t *k)
 {
     ai_task_t *t = &s->tasks[i];
     ai_task_meta_t *m = &s->meta[i];
-    t->id = PQgetvalue(r, i, 0);
-    m->workspace_id = PQgetvalue(r, i, 1);
-    t->title = PQgetvalue(r, i, 2);
-    t->description = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
-    m->status = PQgetvalue(r, i, 4);
-    t->priority = (int)col_i64(r, i, 5);
-    m->created_by = PQgetvalue(r, i, 7);
-    m->assignee_id = PQgetvalue(r, i, 8);
-    t->created_at = col_i64(r, i, 9);
-    t->updated_at = col_i64(r, i, 10);
-    t->due_at = col_i64(r, i, 11);
-    t->completed_at = col_i64(r, i, 12);
-    t->estimate_minutes = (int32_t)col_i64(r, i, 13);
-    t->logged_minutes = (int32_t)col_i64(r, i, 14);
-    json_t *labels = json_loads(PQgetvalue(r, i, 6), 0, NULL);
-    s->labels[i] = json_is_array(labels) ? labels : NULL;
-    if (!s->labels[i])
-        json_decref(labels);
-}
-
-/* Label pointers go into one flat array; each task points at its slice. */
-static void link_labels(ai_task_set_t *s)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < s->n; i++)
-        total += s->labels[i] ? json_array_size(s->labels[i]) : 0;
-    s->label_ptrs = tm_xcalloc(total + 1, sizeof *s->label_ptrs);
-    size_t k = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        s->tasks[i].labels = s->label_ptrs + k;
-        size_t j;
-        json_t *v;
-        if (!s->labels[i])
-            continue;
-        json_array_foreach(s->labels[i], j, v) if (json_is_string(v)) s->label_ptrs[k++] =
-            json_string_value(v);
-        s->tasks[i].n_labels = (size_t)(s->label_ptrs + k - s->tasks[i].labels);
-    }
+    t->id = take_uuid(r, i, LC_ID, cur);
+    m->workspace_id = take_uuid(r, i, LC_WORKSPACE, cur);
+    m->created_by = take_uuid(r, i, LC_CREATED_BY, cur);
+    m->assignee_id = take_uuid(r, i, LC_ASSIGNEE, cur);
+    t->title = PQgetvalue(r, i, LC_TITLE);
+    t->description = PQgetisnull(r, i, LC_DESCRIPTION) ? NULL : PQgetvalue(r, i, LC_DESCRIPTION);
+    m->status = PQgetvalue(r, i, LC_STATUS);
+    t->priority = bin_i32(r, i, LC_PRIORITY);
+    t->created_at = bin_ms(r, i, LC_CREATED_AT);
+    t->updated_at = bin_ms(r, i, LC_UPDATED_AT);
+    t->due_at = bin_ms(r, i, LC_DUE_AT);
+    /* a done task without completed_at counts as completed when it was last updated */
+    t->completed_at = strcmp(m->status, "done") != 0       ? 0
+                      : PQgetisnull(r, i, LC_COMPLETED_AT) ? t->updated_at
+                                                           : bin_ms(r, i, LC_COMPLETED_AT);
+    t->estimate_minutes = bin_i32(r, i, LC_ESTIMATE);
+    t->logged_minutes = bin_i32(r, i, LC_SPENT);
+    fill_labels(s, r, i, cur, k);
 }
 
 int ai_projection_load(tm_pg_t *pg, const char *user_id, int64_t max, ai_task_set_t *set)
@@ -319,17 +454,25 @@ int ai_projection_load(tm_pg_t *pg, const char *user_id, int64_t max, ai_task_se
     char lim[24];
     snprintf(lim, sizeof lim, "%lld", (long long)max);
     PGresult *r = NULL;
-    int rc = exec_rows(pg, "proj_load", 2, (const char *[]){user_id, lim}, &r);
+    int rc =
+        tm_pg_exec_bin(pg, "proj_load", 2, (const char *[]){user_id, lim}, NULL, NULL, 1, &r, NULL);
     if (rc != TM_OK)
         return rc;
+    if (PQnfields(r) != LC_COUNT) {
+        PQclear(r);
+        return TM_ERR_INTERNAL;
+    }
     set->res = r;
     set->n = (size_t)PQntuples(r);
+    size_t bytes, nlabels, k = 0;
+    measure(r, set->n, &bytes, &nlabels);
     set->tasks = tm_xcalloc(set->n + 1, sizeof *set->tasks);
     set->meta = tm_xcalloc(set->n + 1, sizeof *set->meta);
-    set->labels = tm_xcalloc(set->n + 1, sizeof *set->labels);
+    set->strings = tm_xmalloc(bytes + 1);
+    set->label_ptrs = tm_xcalloc(nlabels + 1, sizeof *set->label_ptrs);
+    char *cur = set->strings;
     for (size_t i = 0; i < set->n; i++)
-        fill_task(set, r, (int)i);
-    link_labels(set);
+        fill_task(set, r, (int)i, &cur, &k);
     return TM_OK;
 }
 
@@ -337,9 +480,7 @@ void ai_task_set_dispose(ai_task_set_t *set)
 {
     if (!set)
         return;
-    for (size_t i = 0; set->labels && i < set->n; i++)
-        json_decref(set->labels[i]);
-    free(set->labels);
+    free(set->strings);
     free(set->label_ptrs);
     free(set->tasks);
     free(set->meta);

@@ -26,10 +26,15 @@ typedef struct {
     char ids[AI_PROJ_MAX_TOUCHED][37];
 } ai_touched_t;
 
+/* Called inside the transaction once the touched users are known, just before COMMIT (so a
+ * cache can drop their answers before the change becomes visible, and again after). */
+typedef void (*ai_proj_touched_fn)(const ai_touched_t *touched, void *arg);
+
 /* Apply ev. Returns 0 (applied, duplicate or irrelevant: ack it), TM_ERR_INVALID (bad
  * data: log and ack), TM_ERR_PG / TM_ERR_UNAVAILABLE (retry later: do not ack).
- * touched receives the users whose projection changed. */
-int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched) TM_WUR;
+ * touched receives the users whose projection changed. before_commit may be NULL. */
+int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched,
+                        ai_proj_touched_fn before_commit, void *arg) TM_WUR;
 
 /* Extra per-task fields the engine's ai_task_t does not carry. Borrowed from the set. */
 typedef struct {
@@ -44,9 +49,9 @@ typedef struct {
     size_t n;
     ai_task_t *tasks;
     ai_task_meta_t *meta;
-    void *res;       /* PGresult the strings borrow from */
-    json_t **labels; /* per task: parsed label array */
-    const char **label_ptrs;
+    void *res;               /* PGresult the titles, descriptions and statuses borrow from */
+    char *strings;           /* ids and labels as text; the tasks point into it */
+    const char **label_ptrs; /* every task's labels, one slice per task */
 } ai_task_set_t;
 
 /* Load at most max of user_id's tasks (not deleted). Caller disposes set. */

@@ -59,24 +59,46 @@ static bool next_word(const char *s, size_t *pos, char w[WORD_MAX])
     return true;
 }
 
-static bool has_word(const char *s, const char *word)
+/* The keywords of a title (words of >= 4 characters, minus stop words), tokenised once so
+ * that comparing it with thousands of history titles reads each of those only once. */
+typedef struct {
+    size_t n;
+    char (*w)[WORD_MAX];
+} keywords_t;
+
+static void keywords_init(keywords_t *k, const char *title)
 {
     char w[WORD_MAX];
-    size_t pos = 0;
-    while (next_word(s, &pos, w))
-        if (strcmp(w, word) == 0)
+    size_t pos = 0, cap = 0;
+    k->n = 0;
+    k->w = NULL;
+    while (title && next_word(title, &pos, w)) {
+        if (strlen(w) < 4 || stop_word(w))
+            continue;
+        if (k->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            k->w = tm_xrealloc(k->w, cap * sizeof *k->w);
+        }
+        memcpy(k->w[k->n++], w, WORD_MAX);
+    }
+}
+
+static bool is_keyword(const keywords_t *k, const char *w)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (strcmp(k->w[i], w) == 0)
             return true;
     return false;
 }
 
-static bool shares_keyword(const char *a, const char *b)
+static bool shares_keyword(const keywords_t *k, const char *b)
 {
     char w[WORD_MAX];
     size_t pos = 0;
-    if (!a || !b)
+    if (!b || k->n == 0)
         return false;
-    while (next_word(a, &pos, w))
-        if (strlen(w) >= 4 && !stop_word(w) && has_word(b, w))
+    while (next_word(b, &pos, w))
+        if (is_keyword(k, w))
             return true;
     return false;
 }
@@ -95,14 +117,17 @@ int ai_estimate_minutes(const ai_task_t *hist, size_t n, const char *title,
 {
     double *v = tm_xcalloc(n ? n : 1, sizeof *v);
     size_t m = 0;
+    keywords_t k;
+    keywords_init(&k, title);
     for (size_t i = 0; i < n; i++) {
         const ai_task_t *t = &hist[i];
         if (t->completed_at == 0 || t->logged_minutes <= 0)
             continue;
-        if (shares_label(t, labels, n_labels) || shares_keyword(title, t->title))
+        if (shares_label(t, labels, n_labels) || shares_keyword(&k, t->title))
             v[m++] = t->logged_minutes;
     }
     int out = m ? (int)lround(ai_median(v, m)) : fallback > 0 ? fallback : 30;
+    free(k.w);
     free(v);
     if (samples)
         *samples = m;
@@ -216,44 +241,59 @@ static json_t *breakdown(const ai_task_t *t, const ai_task_t *hist, size_t n,
     return p;
 }
 
-static bool same_title(const ai_task_t *a, const ai_task_t *b)
+/* ---- repeats (new_task) ----
+ * Completed history tasks are grouped by title (ASCII case-insensitive) through one sort, so
+ * finding repeats costs n log n instead of comparing every pair of titles. */
+
+typedef struct {
+    const ai_task_t *tasks;
+    size_t index;
+} titled_t;
+
+static int by_title(const void *a, const void *b)
 {
-    return a->title && b->title && strcasecmp(a->title, b->title) == 0;
+    const titled_t *x = a, *y = b;
+    int c = strcasecmp(x->tasks[x->index].title, y->tasks[y->index].title);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
 }
 
-static bool is_open_title(const ai_task_t *open, size_t n_open, const ai_task_t *t)
+/* Completed, titled history tasks sorted by (title, index); *m gets the count. */
+static titled_t *sorted_titles(const ai_task_t *t, size_t n, bool completed_only, size_t *m)
 {
-    for (size_t i = 0; i < n_open; i++)
-        if (same_title(&open[i], t))
+    titled_t *o = tm_xcalloc(n ? n : 1, sizeof *o);
+    *m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].title && (!completed_only || t[i].completed_at))
+            o[(*m)++] = (titled_t){t, i};
+    qsort(o, *m, sizeof *o, by_title);
+    return o;
+}
+
+static bool title_in(const titled_t *sorted, size_t m, const char *title)
+{
+    size_t lo = 0, hi = m;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcasecmp(sorted[mid].tasks[sorted[mid].index].title, title);
+        if (c == 0)
             return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
-/* Completion times of history tasks titled like hist[i] into v; count returned. */
-static size_t repeats(const ai_task_t *hist, size_t n, size_t i, double *v)
+/* v and gaps hold m doubles each (scratch); group: the m completions of one title. */
+static json_t *recurring(const ai_task_t *hist, size_t n, const titled_t *group, size_t m,
+                         int64_t now_ms, double *v, double *gaps)
 {
-    size_t m = 0;
-    for (size_t j = 0; j < n; j++)
-        if (hist[j].completed_at && same_title(&hist[i], &hist[j]))
-            v[m++] = (double)hist[j].completed_at;
-    return m;
-}
-
-static bool seen_before(const ai_task_t *hist, size_t i)
-{
-    for (size_t j = 0; j < i; j++)
-        if (hist[j].completed_at && same_title(&hist[i], &hist[j]))
-            return true;
-    return false;
-}
-
-/* v and gaps hold n doubles each (scratch). */
-static json_t *recurring(const ai_task_t *hist, size_t n, size_t i, int64_t now_ms, double *v,
-                         double *gaps)
-{
-    size_t m = repeats(hist, n, i, v);
     if (m < 3)
         return NULL;
+    const ai_task_t *first = &hist[group[0].index];
+    for (size_t k = 0; k < m; k++)
+        v[k] = (double)hist[group[k].index].completed_at;
     (void)ai_median(v, m); /* sorts v ascending */
     for (size_t k = 1; k < m; k++)
         gaps[k - 1] = (v[k] - v[k - 1]) / DAY_MS;
@@ -267,33 +307,68 @@ static json_t *recurring(const ai_task_t *hist, size_t n, size_t i, int64_t now_
     snprintf(reason, sizeof reason, "Completed %zu times, about every %lld day%s", m,
              (long long)gap_days, gap_days == 1 ? "" : "s");
     double conf = fmin(0.9, 0.5 + 0.1 * (double)(m - 3));
-    int minutes = ai_estimate_minutes(hist, n, hist[i].title, hist[i].labels, hist[i].n_labels,
-                                      hist[i].estimate_minutes, NULL);
-    json_t *p = proposal("new_task", NULL, hist[i].title, reason, conf, minutes);
+    int minutes = ai_estimate_minutes(hist, n, first->title, first->labels, first->n_labels,
+                                      first->estimate_minutes, NULL);
+    json_t *p = proposal("new_task", NULL, first->title, reason, conf, minutes);
     set_time(p, "proposed_due_at", due);
     return p;
 }
 
+static bool full(const json_t *out, const ai_suggest_opts_t *o)
+{
+    return json_array_size(out) >= o->max_suggestions;
+}
+
 static void add(json_t *out, json_t *p, const ai_suggest_opts_t *o)
 {
-    if (p && json_array_size(out) < o->max_suggestions)
+    if (p && !full(out, o))
         json_array_append_new(out, p);
     else
         json_decref(p);
 }
 
+/* Proposals are only built while there is room: each one costs a pass over the history. */
 static void suggest_open(json_t *out, const ai_task_t *open, size_t n_open, const ai_task_t *hist,
                          size_t n_hist, int64_t now_ms, const ai_suggest_opts_t *o)
 {
-    for (size_t i = 0; i < n_open; i++)
+    for (size_t i = 0; i < n_open && !full(out, o); i++)
         if (!open[i].completed_at && open[i].due_at && open[i].due_at < now_ms)
             add(out, reschedule(&open[i], hist, n_hist, now_ms), o);
-    for (size_t i = 0; i < n_open; i++)
+    for (size_t i = 0; i < n_open && !full(out, o); i++)
         if (!open[i].completed_at)
             add(out, raise_priority(&open[i], hist, n_hist, now_ms, o), o);
-    for (size_t i = 0; i < n_open; i++)
+    for (size_t i = 0; i < n_open && !full(out, o); i++)
         if (!open[i].completed_at)
             add(out, breakdown(&open[i], hist, n_hist, o), o);
+}
+
+/* Groups of equal titles, proposed in the order of their first completion in hist. */
+static void suggest_repeats(json_t *out, const ai_task_t *open, size_t n_open,
+                            const ai_task_t *hist, size_t n_hist, int64_t now_ms,
+                            const ai_suggest_opts_t *o)
+{
+    size_t m, mo;
+    titled_t *done = sorted_titles(hist, n_hist, true, &m);
+    titled_t *open_titles = sorted_titles(open, n_open, false, &mo);
+    size_t *start = tm_xcalloc(n_hist ? n_hist : 1, sizeof *start);
+    size_t *len = tm_xcalloc(n_hist ? n_hist : 1, sizeof *len); /* 0: not a group's first */
+    for (size_t a = 0, b; a < m; a = b) {
+        b = a + 1;
+        while (b < m && strcasecmp(hist[done[a].index].title, hist[done[b].index].title) == 0)
+            b++;
+        start[done[a].index] = a;
+        len[done[a].index] = b - a;
+    }
+    double *v = tm_xcalloc(m ? m : 1, sizeof *v), *gaps = tm_xcalloc(m ? m : 1, sizeof *gaps);
+    for (size_t i = 0; i < n_hist && !full(out, o); i++)
+        if (len[i] && !title_in(open_titles, mo, hist[i].title))
+            add(out, recurring(hist, n_hist, done + start[i], len[i], now_ms, v, gaps), o);
+    free(gaps);
+    free(v);
+    free(len);
+    free(start);
+    free(open_titles);
+    free(done);
 }
 
 json_t *ai_suggest(const ai_task_t *open, size_t n_open, const ai_task_t *hist, size_t n_hist,
@@ -306,15 +381,7 @@ json_t *ai_suggest(const ai_task_t *open, size_t n_open, const ai_task_t *hist, 
     }
     json_t *out = json_array();
     suggest_open(out, open, n_open, hist, n_hist, now_ms, o);
-    double *v = tm_xcalloc(n_hist ? n_hist : 1, sizeof *v);
-    double *gaps = tm_xcalloc(n_hist ? n_hist : 1, sizeof *gaps);
-    for (size_t i = 0; i < n_hist && json_array_size(out) < o->max_suggestions; i++) {
-        if (!hist[i].completed_at || !hist[i].title || seen_before(hist, i) ||
-            is_open_title(open, n_open, &hist[i]))
-            continue;
-        add(out, recurring(hist, n_hist, i, now_ms, v, gaps), o);
-    }
-    free(gaps);
-    free(v);
+    if (!full(out, o))
+        suggest_repeats(out, open, n_open, hist, n_hist, now_ms, o);
     return out;
 }

@@ -15,8 +15,8 @@
  *   new_task:       "proposed_due_at" — a title completed >= 3 times with no open task of
  *                   that title; due = last completion + the median gap (>= 1 day), rolled
  *                   forward past now; confidence 0.5 + 0.1 per extra repeat, at most 0.9.
- * estimated_minutes comes from ai_estimate_minutes(). The caller bounds the inputs (a few
- * thousand records; the repeat detection is quadratic). Any thread. */
+ * estimated_minutes comes from ai_estimate_minutes() (one pass over hist per proposal, made
+ * only while there is room). Repeats are found by sorting titles: n log n. Any thread. */
 #ifndef AI_SUGGEST_RULES_H
 #define AI_SUGGEST_RULES_H
 

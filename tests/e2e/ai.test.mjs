@@ -1,15 +1,19 @@
 // tm-ai end to end through the gateway, in the stack's default mode (TM_AI_PROVIDER=none):
 // parse, insights, recommendations and suggestions from the user's own tasks (projected
-// from TM_EVENTS), accept creating tasks once, reject, and another user's suggestion -> 404.
-// The LLM mode (fake OpenAI-compatible server: valid, malformed, slow, 500s, 10 MB) is covered
-// by tests/integration/test_ai.c, which starts its own tm-ai with TM_AI_PROVIDER=openai.
+// from TM_EVENTS), accept creating tasks once, reject, another user's suggestion -> 404, and
+// cached answers dropped when one of the user's tasks changes (not another user's).
+// The LLM mode (fake OpenAI-compatible server: valid, malformed, slow, 500s, 10 MB) is
+// ai_llm.test.mjs (a private cluster whose tm-ai has TM_AI_PROVIDER=openai) and
+// tests/integration/test_ai.c.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { api, expectStatus, registerAndLogin } from './lib/client.mjs';
 
 let alice;
 let bob;
 let ws;
+let rent;
 
 async function newTask(body) {
   const res = await api('POST', '/api/v1/tasks', { token: alice.access_token, body: { workspace_id: ws, ...body } });
@@ -38,7 +42,7 @@ before(async () => {
     const t = await newTask({ title: 'Weekly report', labels: ['work'], estimate_minutes: 60 });
     expectStatus(await api('POST', `/api/v1/tasks/${t.id}/complete`, { token: alice.access_token, body: { minutes: 90 } }), 200);
   }
-  await newTask({ title: 'Pay rent', priority: 1, due_at: new Date(Date.now() - 2 * 86400000).toISOString() });
+  rent = await newTask({ title: 'Pay rent', priority: 1, due_at: new Date(Date.now() - 2 * 86400000).toISOString() });
   await newTask({ title: 'Write design doc', priority: 3, estimate_minutes: 600 });
 });
 
@@ -78,7 +82,11 @@ test('suggestions: rules source, accept creates once, reject, 404 for others', a
   const rs = res.json.data.find((s) => s.kind === 'reschedule');
   assert.ok(bd && rs, JSON.stringify(res.json));
   assert.ok(bd.tasks.length >= 3);
+  // another user's suggestion, an unknown id and a malformed id are all 404
   expectStatus(await api('POST', `/api/v1/ai/suggestions/${bd.id}/accept`, { token: bob.access_token, body: {} }), 404);
+  expectStatus(await api('POST', `/api/v1/ai/suggestions/${bd.id}/reject`, { token: bob.access_token, body: {} }), 404);
+  expectStatus(await api('POST', `/api/v1/ai/suggestions/${crypto.randomUUID()}/accept`, { token: alice.access_token, body: {} }), 404);
+  expectStatus(await api('POST', '/api/v1/ai/suggestions/not-a-uuid/reject', { token: alice.access_token, body: {} }), 404);
   const a1 = await api('POST', `/api/v1/ai/suggestions/${bd.id}/accept`, { token: alice.access_token, body: {} });
   expectStatus(a1, 200);
   const a2 = await api('POST', `/api/v1/ai/suggestions/${bd.id}/accept`, { token: alice.access_token, body: {} });
@@ -89,4 +97,37 @@ test('suggestions: rules source, accept creates once, reject, 404 for others', a
   assert.equal(list.json.data.filter((t) => t.title === 'Outline: Write design doc').length, 1);
   expectStatus(await api('POST', `/api/v1/ai/suggestions/${rs.id}/reject`, { token: alice.access_token, body: {} }), 200);
   expectStatus(await api('POST', `/api/v1/ai/suggestions/${rs.id}/accept`, { token: alice.access_token, body: {} }), 409);
+});
+
+test('cached answers are dropped when one of the user\'s tasks changes, and only that user\'s', async () => {
+  const path = '/api/v1/ai/recommendations?limit=20';
+  // settle: events of earlier tests (accepted suggestions) may still be arriving
+  let hit;
+  for (let i = 0; ; i++) {
+    const first = await until(path, (j) => j.data.some((d) => d.task_id === rent.id && d.title === 'Pay rent'), 'recommendations');
+    hit = await api('GET', path, { token: alice.access_token });
+    expectStatus(hit, 200);
+    if (hit.json.cached && JSON.stringify(hit.json.data) === JSON.stringify(first.data)) break;
+    assert.ok(i < 50, `never a cached answer: ${hit.text.slice(0, 300)}`);
+  }
+  const bobPath = '/api/v1/ai/insights?timezone=UTC';
+  expectStatus(await api('GET', bobPath, { token: bob.access_token }), 200);
+  const bobHit = await api('GET', bobPath, { token: bob.access_token });
+  assert.equal(bobHit.json.cached, true);
+
+  const p = await api('PATCH', `/api/v1/tasks/${rent.id}`, { token: alice.access_token, body: { title: 'Pay rent today' } });
+  expectStatus(p, 200);
+  // the first answer that shows the change was computed anew (cached: false) ...
+  const fresh = await until(path, (j) => j.data.some((d) => d.task_id === rent.id && d.title === 'Pay rent today'), 'renamed task');
+  assert.equal(fresh.cached, false);
+  // ... and from then on no answer shows the old title
+  for (let i = 0; i < 3; i++) {
+    const r = await api('GET', path, { token: alice.access_token });
+    expectStatus(r, 200);
+    assert.ok(!r.json.data.some((d) => d.title === 'Pay rent'), JSON.stringify(r.json.data));
+  }
+  // Bob's tasks did not change: his cached answer stayed
+  const bobAfter = await api('GET', bobPath, { token: bob.access_token });
+  assert.equal(bobAfter.json.cached, true);
+  assert.equal(bobAfter.json.generated_at, bobHit.json.generated_at);
 });

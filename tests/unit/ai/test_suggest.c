@@ -169,12 +169,41 @@ static void test_caps_and_open_repeat(void **state)
     json_decref(a);
 }
 
+/* Repeats are proposed in the order of each title's first completion in hist, whatever the
+ * alphabetical order; open tasks and tasks without completion or title are not repeats. */
+static void test_repeat_groups_in_history_order(void **state)
+{
+    (void)state;
+    static const char *const titles[] = {"Zumba class",  "Archive mail", "zumba CLASS",
+                                         "archive mail", "Zumba class",  "Archive Mail"};
+    ai_task_t hist[10], open[1];
+    size_t n = 0;
+    for (size_t i = 0; i < 6; i++)
+        hist[n++] =
+            (ai_task_t){.title = titles[i], .completed_at = NOW - (int64_t)(12 - 2 * i) * DAY};
+    hist[n++] = (ai_task_t){.title = "Zumba class"};             /* not completed */
+    hist[n++] = (ai_task_t){.title = NULL, .completed_at = NOW}; /* no title */
+    json_t *a = ai_suggest(NULL, 0, hist, n, NOW, NULL);
+    assert_int_equal(json_array_size(a), 2);
+    assert_string_equal(str(json_array_get(a, 0), "title"), "Zumba class");
+    assert_string_equal(str(json_array_get(a, 0), "reason"),
+                        "Completed 3 times, about every 4 days");
+    assert_string_equal(str(json_array_get(a, 1), "title"), "Archive mail");
+    json_decref(a);
+    open[0] = (ai_task_t){.title = "ZUMBA CLASS", .created_at = NOW};
+    a = ai_suggest(open, 1, hist, n, NOW, NULL);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(str(json_array_get(a, 0), "title"), "Archive mail");
+    json_decref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_proposals),
         cmocka_unit_test(test_caps_and_open_repeat),
+        cmocka_unit_test(test_repeat_groups_in_history_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
