@@ -276,3 +276,29 @@ function safeJson(s) {
     return null;
   }
 }
+
+// ---------------------------------------------------------------- other gateways
+
+/**
+ * openWs against another gateway (a private cluster's or one started by procs.mjs):
+ * url is its ws://host:port/ws. Same options and result as openWs.
+ */
+export function openWsUrl(url, token, { query = '', viaQuery = false } = {}) {
+  const qs = [];
+  if (viaQuery && token) qs.push(`access_token=${encodeURIComponent(token)}`);
+  if (query) qs.push(query);
+  const headers = !viaQuery && token ? { authorization: `Bearer ${token}` } : {};
+  const ws = new WebSocket(url + (qs.length ? `?${qs.join('&')}` : ''), { headers, handshakeTimeout: WAIT_MS });
+  const client = new WsClient(ws);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('unexpected-response', (req, res) => {
+      const err = new Error(`upgrade refused: HTTP ${res.statusCode}`);
+      err.status = res.statusCode;
+      err.headers = res.headers;
+      req.destroy(); // with this listener set, ws leaves the refused request to us
+      reject(err);
+    });
+    ws.once('error', reject);
+  });
+}
