@@ -8,8 +8,12 @@
 #      own daemons), then the four daemons on an empty NATS and ctest -L 'e2e|security',
 #      then the offline deployment checks (ctest -L deploy)
 #   5. stop the stack; any ASan/UBSan/LSan report in a daemon log fails the run
+#   6. the reliability and security suite (tests/reliability/run.sh, release binaries, its
+#      own stack on 4330/5530/8030/9230..., 25 s of libFuzzer per target): each of its
+#      checks counts as one test here
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
-# --quick: skip the sanitizer build (the stack then runs the release binaries).
+# --quick: skip the sanitizer build (the stack then runs the release binaries) and step 6.
+# TM_TEST_RELIABILITY=0 skips step 6; TM_TEST_FUZZ_SECONDS (default 25) sets its fuzzing.
 # TM_BUILD_PREFIX=build-x puts the builds in build-x/ and build-x-asan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +24,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
   esac
 done
@@ -105,14 +109,39 @@ scan_sanitizer_logs() {
   return $bad
 }
 
-finish() {
-  local rc=$?
-  trap - EXIT INT TERM
+# Stop the test stack, then scan its logs (once).
+stop_test_stack() {
   stop_all || true
   if [ "${STACK_STARTED:-0}" = 1 ]; then
+    STACK_STARTED=0
     if check "no sanitizer reports in daemon logs" scan_sanitizer_logs; then :; fi
     if check "no password, token or key in daemon logs" tests/security/log_secrets.sh "$STACK_STATE"; then :; fi
   fi
+}
+
+# The reliability suite prints a table and "N passed, N failed"; its counts join ours.
+run_reliability() {
+  local out="$STACK_STATE/logs/reliability.log" rc=0 np nf
+  log "tests/reliability/run.sh (log: $out)"
+  REL_FUZZ_SECONDS=${TM_TEST_FUZZ_SECONDS:-25} TM_SANITIZE=0 tests/reliability/run.sh >"$out" 2>&1 || rc=$?
+  sed -n '/^check /,$p' "$out" >&2
+  read -r np nf < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$out" | tail -n 1) || true
+  if [ -z "${np:-}" ]; then
+    fail "reliability suite gave no result (exit $rc, output: $out)"
+    return
+  fi
+  PASSED=$((PASSED + np))
+  FAILED=$((FAILED + nf))
+  if [ "$nf" -gt 0 ] || [ $rc != 0 ]; then
+    FAILURES+=("reliability suite: $nf failed (exit $rc, output: $out)")
+    [ "$nf" -gt 0 ] || FAILED=$((FAILED + 1))
+  fi
+}
+
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_test_stack
   echo
   if [ ${#FAILURES[@]} -gt 0 ]; then
     echo "Failures:"
@@ -195,7 +224,10 @@ if [ "$TEST_BUILD_OK" = 1 ]; then
   export TM_TEST_STATE="$STACK_STATE"
   export TM_TEST_ADMIN_EMAIL="$STACK_BOOTSTRAP_ADMIN_EMAIL"
   export TM_TEST_TASK_PG_URL="postgresql://tm_task@127.0.0.1:$STACK_PG_PORT/$STACK_PG_DB"
-  export TM_TEST_TASK_BIN="$(daemon_bin task)"
+  # the tests that start daemons of their own use this build's, not the newest build*/ dir's
+  export TM_TEST_TASK_BIN="$(daemon_bin task)" TM_TEST_GATEWAY_BIN="$(daemon_bin gateway)"
+  export TM_TEST_REALTIME_BIN="$(daemon_bin realtime)" TM_TEST_AI_BIN="$(daemon_bin ai)"
+  export TM_TEST_RESPONDER_BIN="$TEST_BUILD/services/gateway/tm-test-responder"
   export TM_TEST_RT_HISTORY_EVENTS=150
   export TM_TEST_GATEWAY_ADMIN_PORT="$(admin_port gateway)"
   if check "nats-server and Postgres ready" start_infra; then
@@ -208,8 +240,13 @@ if [ "$TEST_BUILD_OK" = 1 ]; then
     fi
   fi
   run_ctest "$TEST_BUILD" deploy
+  stop_test_stack
 else
   fail "integration/e2e tests not run: no usable build in $TEST_BUILD"
   # the deployment checks need no binaries: run them from whichever build configured
   if [ $REL_OK = 1 ]; then run_ctest "$(TM_SANITIZE=0 build_dir)" deploy; fi
+fi
+
+if [ $QUICK = 0 ] && [ "${TM_TEST_RELIABILITY:-1}" != 0 ]; then
+  if [ $REL_OK = 1 ]; then run_reliability; else fail "reliability suite not run: no release build"; fi
 fi
