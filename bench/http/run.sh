@@ -75,6 +75,15 @@ setup_user() {
   AUTH="Authorization: Bearer $TOKEN"
 }
 
+more_workspaces() { # N -> N workspace ids of the bench user, comma-separated
+  local ids=() i
+  for i in $(seq "$1"); do
+    ids+=("$(curl -fs -XPOST "$BASE/api/v1/workspaces" -H "$AUTH" -H 'content-type: application/json' \
+      -d "{\"name\":\"bench $i\"}" | json '["id"]')")
+  done
+  (IFS=,; echo "${ids[*]}")
+}
+
 seed() { # >= 100,000 tasks in the bench workspace, straight into the service's table
   psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" <<SQL
 INSERT INTO task.tasks (id, workspace_id, title, description, status, priority, labels,
@@ -126,7 +135,10 @@ for s in $SCEN; do
     run_wrk get 32 -H "$AUTH" -s ids.lua "$BASE"; row "GET /api/v1/tasks/{id} (random of 100k)" get "target >= 5000 req/s"
     run_wrk list 32 -H "$AUTH" "$BASE/api/v1/tasks?workspace_id=$BENCH_WS&status=todo&priority=2&limit=50"
     row "GET /api/v1/tasks?workspace_id&status&priority&limit=50" list "target p99 <= 20 ms"
-    run_wrk create 32 -H "$AUTH" -s create.lua "$BASE/api/v1/tasks"; row "POST /api/v1/tasks" create "target >= 2000 req/s"
+    run_wrk create 32 -H "$AUTH" -s create.lua "$BASE/api/v1/tasks"; row "POST /api/v1/tasks (one workspace)" create "target >= 2000 req/s"
+    BENCH_WS_LIST=$(more_workspaces 16); export BENCH_WS_LIST
+    run_wrk create16 32 -H "$AUTH" -s create_spread.lua "$BASE"
+    row "POST /api/v1/tasks (16 workspaces, round robin)" create16 "target >= 2000 req/s"
     run_wrk patch 32 -H "$AUTH" -s patch.lua "$BASE"; row "PATCH /api/v1/tasks/{id}" patch ""
     start_gw
     ;;
