@@ -22,7 +22,10 @@
 #define LAG_REFRESH_MS   3000
 #define RETRY_MS         500
 #define NAK_DELAY_MS     1000
-#define ACK_WAIT_S       30
+/* How long an event delivered to a tm-realtime that died before acknowledging it waits to
+ * be redelivered: the room's history has a hole (resume stops at it) until then. Applying
+ * an event takes milliseconds, and a redelivery is harmless (idempotent by event id). */
+#define ACK_WAIT_S 5
 
 struct rt_consumer {
     const rt_config_t *cfg;
@@ -56,6 +59,27 @@ static void drop_sub(rt_consumer_t *c)
     c->sub = NULL;
 }
 
+/* A durable created with another AckWait (an older release) is updated first: binding to
+ * it with a different one fails (nats.c checks the configuration). */
+static void align_ack_wait(rt_consumer_t *c, int64_t ack_wait_ns)
+{
+    jsConsumerInfo *ci = NULL, *updated = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetConsumerInfo(&ci, c->js, TM_STREAM_EVENTS, c->cfg->consumer, NULL, &jerr) != NATS_OK)
+        return; /* not there yet: js_PullSubscribe creates it */
+    if (ci->Config->AckWait != ack_wait_ns) {
+        jsConsumerConfig cfg = *ci->Config; /* borrows ci's strings until the update */
+        cfg.AckWait = ack_wait_ns;
+        if (js_UpdateConsumer(&updated, c->js, TM_STREAM_EVENTS, &cfg, NULL, &jerr) == NATS_OK)
+            TM_INFO("realtime: consumer %s ack wait set to %lld s", c->cfg->consumer,
+                    (long long)(ack_wait_ns / 1000000000));
+        else
+            TM_WARN("realtime: consumer %s ack wait not updated (%d)", c->cfg->consumer, (int)jerr);
+        jsConsumerInfo_Destroy(updated);
+    }
+    jsConsumerInfo_Destroy(ci);
+}
+
 static int subscribe(rt_consumer_t *c)
 {
     if (!c->js && natsConnection_JetStream(&c->js, c->nc, NULL) != NATS_OK)
@@ -71,6 +95,7 @@ static int subscribe(rt_consumer_t *c)
     so.Config.DeliverPolicy = js_DeliverAll;
     so.Config.MaxAckPending = c->cfg->max_ack_pending;
     so.Config.AckWait = (int64_t)ACK_WAIT_S * 1000 * 1000 * 1000;
+    align_ack_wait(c, so.Config.AckWait);
     jsErrCode jerr = 0;
     natsStatus s =
         js_PullSubscribe(&c->sub, c->js, TM_SUBJ_EVT_ALL, c->cfg->consumer, NULL, &so, &jerr);
