@@ -2,8 +2,11 @@
  * what the ops mean for tm-realtime is in ws_session.c. */
 #include "ws_conn.h"
 
+#include <errno.h>
 #include <h2o/http1.h>
 #include <inttypes.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -207,43 +210,12 @@ void ws_conn_upgrade(gw_thread_t *t, h2o_req_t *req, const gw_http_log_t *lg)
 
 /* ---- sending ------------------------------------------------------------------------------ */
 
-static void queue_push(ws_conn_t *c, ws_shared_frame_t *f)
-{
-    if (c->qlen == c->qcap) {
-        uint32_t ncap = c->qcap ? c->qcap * 2 : 8;
-        ws_shared_frame_t **nq = tm_xmalloc(ncap * sizeof(*nq));
-        for (uint32_t i = 0; i < c->qlen; i++)
-            nq[i] = c->q[(c->qhead + i) % c->qcap];
-        free(c->q);
-        c->q = nq;
-        c->qcap = ncap;
-        c->qhead = 0;
-    }
-    c->q[(c->qhead + c->qlen) % c->qcap] = f;
-    c->qlen++;
-    c->qbytes += f->len;
-}
-
-static ws_shared_frame_t *queue_pop(ws_conn_t *c)
-{
-    ws_shared_frame_t *f = c->q[c->qhead];
-    c->qhead = (c->qhead + 1) % c->qcap;
-    c->qlen--;
-    c->qbytes -= f->len;
-    if (c->qlen == 0) { /* an idle socket holds no queue */
-        free(c->q);
-        c->q = NULL;
-        c->qcap = c->qhead = 0;
-    }
-    return f;
-}
-
 static void on_written(h2o_socket_t *sock, const char *err)
 {
     ws_conn_t *c = sock->data;
     uint32_t n = c->writing;
     for (uint32_t i = 0; i < n; i++)
-        ws_shared_frame_unref(queue_pop(c));
+        ws_shared_frame_unref(ws_queue_pop(&c->q));
     c->writing = 0;
     tm_counter_add(ws_metrics.sent, n);
     if (err != NULL) {
@@ -253,35 +225,110 @@ static void on_written(h2o_socket_t *sock, const char *err)
     /* Once the close frame is out the socket stays open, its input discarded, until the
      * peer closes (on_read) or WS_CLOSE_WAIT_MS pass: closing with unread input would
      * send an RST that can destroy what the peer has not read yet. */
-    if (c->qlen > 0)
+    if (c->q.len > 0) /* queued during the write: they leave together, now */
         flush(c);
 }
 
+/* The first n queued frames as iovecs. */
+static uint32_t gather(const ws_conn_t *c, struct iovec *iov)
+{
+    uint32_t n = c->q.len < WS_WRITE_BATCH ? c->q.len : WS_WRITE_BATCH;
+    for (uint32_t i = 0; i < n; i++) {
+        ws_shared_frame_t *f = ws_queue_at(&c->q, i);
+        iov[i] = (struct iovec){.iov_base = f->bytes, .iov_len = f->len};
+    }
+    return n;
+}
+
+/* Try the write now with sendmsg: when the socket takes it all (the usual case) no h2o
+ * write request, completion callback or VFS write path (writev: fsnotify, f_pos) is
+ * paid per write; TLS sockets always go through h2o. Returns the bytes written, 0 when
+ * the socket took nothing or failed (h2o's write then reports the error). */
+static size_t send_now(ws_conn_t *c, const struct iovec *iov, uint32_t n)
+{
+    if (c->sock->ssl != NULL)
+        return 0;
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+    ssize_t w;
+    tm_counter_add(ws_metrics.writes, 1);
+    while ((w = sendmsg(h2o_socket_get_fd(c->sock), &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 &&
+           errno == EINTR)
+        ;
+    return w > 0 ? (size_t)w : 0;
+}
+
+/* Drop the frames wholly covered by `written` bytes from the queue; the rest of iov[n]
+ * (the first one advanced past what was written) stays in iov, its count returned. */
+static uint32_t consume_written(ws_conn_t *c, struct iovec *iov, uint32_t n, size_t written)
+{
+    uint32_t done = 0;
+    while (done < n && written >= iov[done].iov_len) {
+        written -= iov[done].iov_len;
+        ws_shared_frame_unref(ws_queue_pop(&c->q));
+        done++;
+    }
+    tm_counter_add(ws_metrics.sent, done);
+    if (done < n) {
+        iov[done].iov_base = (uint8_t *)iov[done].iov_base + written;
+        iov[done].iov_len -= written;
+    }
+    memmove(iov, iov + done, (n - done) * sizeof(*iov));
+    return n - done;
+}
+
+/* Write the queued frames (up to WS_WRITE_BATCH per system call) unless a write is in
+ * progress; what the socket does not take at once goes to h2o, which writes it when the
+ * socket is writable and calls on_written. */
 static void flush(ws_conn_t *c)
 {
-    h2o_iovec_t iov[WS_WRITE_BATCH];
-    uint32_t n = c->qlen < WS_WRITE_BATCH ? c->qlen : WS_WRITE_BATCH;
-    if (c->writing > 0 || n == 0 || c->sock == NULL)
-        return;
-    for (uint32_t i = 0; i < n; i++) {
-        ws_shared_frame_t *f = c->q[(c->qhead + i) % c->qcap];
-        iov[i] = h2o_iovec_init(f->bytes, f->len);
+    struct iovec iov[WS_WRITE_BATCH];
+    h2o_iovec_t rest[WS_WRITE_BATCH];
+    if (h2o_linklist_is_linked(&c->flush_link))
+        h2o_linklist_unlink(&c->flush_link);
+    while (c->writing == 0 && c->sock != NULL && c->q.len > 0) {
+        uint32_t n = gather(c, iov);
+        uint32_t left = consume_written(c, iov, n, send_now(c, iov, n));
+        if (left == 0)
+            continue;
+        for (uint32_t i = 0; i < left; i++)
+            rest[i] = h2o_iovec_init(iov[i].iov_base, iov[i].iov_len);
+        c->writing = left;
+        tm_counter_add(ws_metrics.writes, 1); /* h2o's first writev (more if partial) */
+        h2o_socket_write(c->sock, rest, left, on_written);
     }
-    c->writing = n;
-    h2o_socket_write(c->sock, iov, n, on_written);
+}
+
+void ws_local_flush(ws_local_t *l)
+{
+    if (h2o_timeout_is_linked(&l->flush_entry))
+        h2o_timeout_unlink(&l->flush_entry);
+    while (!h2o_linklist_is_empty(&l->flushq))
+        flush(H2O_STRUCT_FROM_MEMBER(ws_conn_t, flush_link, l->flushq.next));
+}
+
+/* Write at the end of this loop pass, with whatever else is queued for c by then. A write
+ * in progress needs nothing: its completion writes what was queued meanwhile. */
+static void schedule_flush(ws_conn_t *c)
+{
+    ws_local_t *l = c->local;
+    if (c->writing > 0 || c->sock == NULL || h2o_linklist_is_linked(&c->flush_link))
+        return;
+    h2o_linklist_insert(&l->flushq, &c->flush_link);
+    if (!h2o_timeout_is_linked(&l->flush_entry))
+        h2o_timeout_link(l->thread->ctx.loop, &l->flush_timer, &l->flush_entry);
 }
 
 static void enqueue(ws_conn_t *c, ws_shared_frame_t *f)
 {
-    queue_push(c, ws_shared_frame_ref(f));
-    flush(c);
+    ws_queue_push(&c->q, ws_shared_frame_ref(f));
+    schedule_flush(c);
 }
 
 void ws_conn_send(ws_conn_t *c, ws_shared_frame_t *f)
 {
     if (c->state != WS_ST_OPEN || f == NULL)
         return;
-    if (c->qbytes + f->len > (size_t)c->local->thread->server->cfg->ws_send_queue_bytes) {
+    if (c->q.bytes + f->len > (size_t)c->local->thread->server->cfg->ws_send_queue_bytes) {
         tm_counter_add(ws_metrics.dropped_slow, 1);
         ws_conn_close(c, WS_CLOSE_TRY_AGAIN, "send queue full");
         return;
@@ -322,13 +369,8 @@ void ws_conn_send_error(ws_conn_t *c, const char *code, const char *message, con
 
 static void drop_unsent(ws_conn_t *c)
 {
-    while (c->qlen > c->writing) {
-        uint32_t last = (c->qhead + c->qlen - 1) % c->qcap;
-        ws_shared_frame_t *f = c->q[last];
-        c->qlen--;
-        c->qbytes -= f->len;
-        ws_shared_frame_unref(f);
-    }
+    while (c->q.len > c->writing)
+        ws_shared_frame_unref(ws_queue_pop_back(&c->q));
 }
 
 void ws_conn_close(ws_conn_t *c, unsigned code, const char *reason)
@@ -349,8 +391,8 @@ void ws_conn_close(ws_conn_t *c, unsigned code, const char *reason)
         close_now(c, "close requested without socket");
         return;
     }
-    queue_push(c, f); /* the queue's reference */
-    flush(c);
+    ws_queue_push(&c->q, f); /* the queue's reference */
+    schedule_flush(c);
 }
 
 static void drop_rooms(ws_conn_t *c)
@@ -362,6 +404,9 @@ static void drop_rooms(ws_conn_t *c)
         free(c->user_sub);
         c->user_sub = NULL;
     }
+    free(c->rooms);
+    c->rooms = NULL;
+    c->caprooms = 0;
 }
 
 static void close_now(ws_conn_t *c, const char *why)
@@ -377,10 +422,9 @@ static void close_now(ws_conn_t *c, const char *why)
         c->sock = NULL;
     }
     c->writing = 0;
-    drop_unsent(c);
-    free(c->q);
-    c->q = NULL;
-    c->qcap = c->qhead = 0;
+    ws_queue_clear(&c->q);
+    if (h2o_linklist_is_linked(&c->flush_link))
+        h2o_linklist_unlink(&c->flush_link);
     ws_parser_dispose(&c->parser);
     h2o_timeout_unlink(&c->timer);
     drop_rooms(c);
@@ -408,6 +452,18 @@ ws_sub_t *ws_conn_find_room(ws_conn_t *c, const char *room)
         if (strcmp(c->rooms[i]->room, room) == 0)
             return c->rooms[i];
     return NULL;
+}
+
+int ws_conn_add_room(ws_conn_t *c, ws_sub_t *s)
+{
+    if (c->nrooms == WS_MAX_ROOMS)
+        return TM_ERR_LIMIT;
+    if (c->nrooms == c->caprooms) {
+        c->caprooms = c->caprooms ? c->caprooms * 2 : 2;
+        c->rooms = tm_xrealloc(c->rooms, c->caprooms * sizeof(*c->rooms));
+    }
+    c->rooms[c->nrooms++] = s;
+    return TM_OK;
 }
 
 void ws_conn_drop_room(ws_conn_t *c, ws_sub_t *s)

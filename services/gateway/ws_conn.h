@@ -3,7 +3,14 @@
  * h2o performs only the HTTP/1.1 upgrade (h2o_http1_upgrade); from then on the raw
  * h2o_socket_t is read with ws_frame's parser (all input consumed at once, so an idle
  * socket holds no read buffer) and written from a bounded queue of ws_shared_frame_t
- * references (a broadcast is encoded once and shared; queued frames go out in one writev).
+ * references (a broadcast is encoded once and shared). Writes are coalesced: a frame
+ * queued on an idle socket is not written at once but at the end of the loop pass
+ * (ws_local_flush), so every frame queued for one socket in the same pass (a batch of
+ * deliveries, a resume's replay) leaves in one system call (sendmsg; what the socket does
+ * not take goes to h2o's writev when it is writable), and frames queued while a write is
+ * in progress leave together when it completes: at most one write per message, fewer
+ * under load. Kernel TCP work per write is ~90% of the CPU of a fan-out on loopback
+ * (docs/benchmarks.md), so writes are what to save.
  * Over TM_WS_SEND_QUEUE_BYTES the socket is closed with 1013.
  *
  * Client ops (ws_ops.c) become tm-realtime sub-requests (ws_session.c). Room state per
@@ -25,7 +32,7 @@
 #include "ws_hub.h"
 #include "ws_ops.h"
 
-#define WS_MAX_ROOMS   64  /* rooms per socket ("too_many_rooms" beyond) */
+#define WS_MAX_ROOMS   64  /* rooms per socket ("too_many_rooms" beyond; heap array) */
 #define WS_HELD_MAX    512 /* deliveries held per room during subscribe/resume */
 #define WS_WRITE_BATCH 64  /* frames per writev */
 #define WS_DEVICE_MAX  64
@@ -60,10 +67,10 @@ struct ws_conn {
     h2o_socket_t *sock;
     ws_parser_t parser;
     h2o_timeout_entry_t timer;
-    /* send queue: ring of frames; the first `writing` are in the socket's current write */
-    ws_shared_frame_t **q;
-    uint32_t qhead, qlen, qcap, writing;
-    size_t qbytes;
+    /* send queue; its first `writing` frames are in the socket's current write */
+    ws_queue_t q;
+    uint32_t writing;
+    h2o_linklist_t flush_link; /* in ws_local_t.flushq: frames wait for the end of the pass */
     /* identity */
     char id[48];
     char user[37];
@@ -78,8 +85,8 @@ struct ws_conn {
     int64_t tokens_ms;
     ws_ops_strikes_t strikes;
     ws_sub_t *user_sub;
-    ws_sub_t *rooms[WS_MAX_ROOMS];
-    uint32_t nrooms;
+    ws_sub_t **rooms; /* heap array: most sockets have one room, inline slots cost 0.5 KiB */
+    uint32_t nrooms, caprooms;
     uint32_t pending_refs; /* sub-requests that still point here */
     uint32_t next_gen;
     uint8_t state;        /* ws_conn_state_t */
@@ -93,7 +100,8 @@ struct ws_conn {
  * the request itself (101, or 400/401/405/426/429/503 with a problem). */
 void ws_conn_upgrade(gw_thread_t *t, h2o_req_t *req, const gw_http_log_t *lg);
 
-/* Queue a frame (takes its own reference). Over the queue cap the socket is closed with
+/* Queue a frame (takes its own reference); it is written by the next ws_local_flush (or
+ * when the write in progress completes). Over the queue cap the socket is closed with
  * 1013. Ignored unless the socket is open. */
 void ws_conn_send(ws_conn_t *c, ws_shared_frame_t *f);
 /* Queue a text frame copied from text[len] / the compact JSON of o. */
@@ -115,6 +123,13 @@ void ws_conn_deliver_all(ws_local_t *l, const ws_delivery_t *d);
 /* Timer callbacks (ws_hub.c sets up the timeouts). */
 void ws_conn_on_tick(h2o_timeout_entry_t *entry);
 
+/* Write what every socket of l queued since the last flush (one write per socket).
+ * ws_hub.c calls it after each batch of deliveries; a zero-delay timer calls it at the end
+ * of any loop pass that queued frames. */
+void ws_local_flush(ws_local_t *l);
+
+/* Add a room subscription to c's list (TM_ERR_LIMIT at WS_MAX_ROOMS). */
+int ws_conn_add_room(ws_conn_t *c, ws_sub_t *s) TM_WUR;
 /* Remove a room subscription (leaves the channel, frees held deliveries). */
 void ws_conn_drop_room(ws_conn_t *c, ws_sub_t *s);
 ws_sub_t *ws_conn_find_room(ws_conn_t *c, const char *room);

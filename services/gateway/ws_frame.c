@@ -643,3 +643,83 @@ void ws_shared_frame_unref(ws_shared_frame_t *f)
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
         free(f);
 }
+
+/* ---- send queue ----------------------------------------------------------------------- */
+
+static ws_shared_frame_t **queue_slots(const ws_queue_t *q, uint32_t *cap)
+{
+    *cap = q->heap != NULL ? q->cap : WS_QUEUE_INLINE;
+    return q->heap != NULL ? q->heap : (ws_shared_frame_t **)q->inl;
+}
+
+/* Back to the inline slots once empty: an idle connection keeps no heap ring. */
+static void queue_emptied(ws_queue_t *q)
+{
+    if (q->len != 0)
+        return;
+    free(q->heap);
+    q->heap = NULL;
+    q->head = q->cap = 0;
+}
+
+void ws_queue_push(ws_queue_t *q, ws_shared_frame_t *f)
+{
+    uint32_t cap;
+    ws_shared_frame_t **slots = queue_slots(q, &cap);
+    if (q->len == cap) {
+        uint32_t ncap = cap * 2;
+        ws_shared_frame_t **ring = tm_xmalloc(ncap * sizeof(*ring));
+        for (uint32_t i = 0; i < q->len; i++)
+            ring[i] = slots[(q->head + i) % cap];
+        free(q->heap);
+        q->heap = ring;
+        q->cap = ncap;
+        q->head = 0;
+        slots = ring;
+        cap = ncap;
+    }
+    slots[(q->head + q->len) % cap] = f;
+    q->len++;
+    q->bytes += f->len;
+}
+
+ws_shared_frame_t *ws_queue_at(const ws_queue_t *q, uint32_t i)
+{
+    uint32_t cap;
+    ws_shared_frame_t **slots = queue_slots(q, &cap);
+    return slots[(q->head + i) % cap];
+}
+
+ws_shared_frame_t *ws_queue_pop(ws_queue_t *q)
+{
+    uint32_t cap;
+    ws_shared_frame_t **slots = queue_slots(q, &cap);
+    if (q->len == 0)
+        return NULL;
+    ws_shared_frame_t *f = slots[q->head];
+    q->head = (q->head + 1) % cap;
+    q->len--;
+    q->bytes -= f->len;
+    queue_emptied(q);
+    return f;
+}
+
+ws_shared_frame_t *ws_queue_pop_back(ws_queue_t *q)
+{
+    uint32_t cap;
+    ws_shared_frame_t **slots = queue_slots(q, &cap);
+    if (q->len == 0)
+        return NULL;
+    ws_shared_frame_t *f = slots[(q->head + q->len - 1) % cap];
+    q->len--;
+    q->bytes -= f->len;
+    queue_emptied(q);
+    return f;
+}
+
+void ws_queue_clear(ws_queue_t *q)
+{
+    while (q->len > 0)
+        ws_shared_frame_unref(ws_queue_pop_back(q));
+    queue_emptied(q);
+}

@@ -185,4 +185,30 @@ static inline uint8_t *ws_shared_frame_payload(ws_shared_frame_t *f)
     return f->bytes + f->header_len;
 }
 
+/* ---- send queue --------------------------------------------------------------------- */
+
+/* A connection's FIFO of shared frames waiting to be written, with their total bytes (for
+ * the send-queue cap). The first WS_QUEUE_INLINE slots live in the struct itself, so the
+ * usual case of a frame or two queued behind a write in progress allocates nothing per
+ * delivery; a longer queue moves to a heap ring, given back once the queue is empty. Not
+ * thread-safe (one connection, one thread). */
+#define WS_QUEUE_INLINE 4
+
+typedef struct {
+    ws_shared_frame_t *inl[WS_QUEUE_INLINE];
+    ws_shared_frame_t **heap; /* NULL: the ring is inl */
+    uint32_t head, len, cap;  /* cap 0 means WS_QUEUE_INLINE (a zeroed queue is empty) */
+    size_t bytes;             /* sum of the queued frames' len */
+} ws_queue_t;
+
+/* Append f; the queue takes over the caller's reference. Aborts on out-of-memory. */
+void ws_queue_push(ws_queue_t *q, ws_shared_frame_t *f);
+/* The i-th frame from the front (i < len), still queued. */
+ws_shared_frame_t *ws_queue_at(const ws_queue_t *q, uint32_t i);
+/* Remove the front / back frame and return its reference (NULL when empty). */
+ws_shared_frame_t *ws_queue_pop(ws_queue_t *q);
+ws_shared_frame_t *ws_queue_pop_back(ws_queue_t *q);
+/* Drop every frame's reference and the heap ring: the queue is empty and reusable. */
+void ws_queue_clear(ws_queue_t *q);
+
 #endif

@@ -57,6 +57,9 @@ static void metrics_init(void)
     ws_metrics.connections = tm_metrics_gauge("tm_ws_connections", "open WebSockets", "");
     ws_metrics.sent =
         tm_metrics_counter("tm_ws_messages_sent_total", "frames written to WebSockets", "");
+    ws_metrics.writes = tm_metrics_counter(
+        "tm_ws_writes_total",
+        "system calls that wrote WebSocket frames (several frames each under load)", "");
     ws_metrics.dropped_slow = tm_metrics_counter(
         "tm_ws_dropped_slow_total", "WebSockets closed because their send queue was full", "");
     for (size_t i = 0; i < NCODES; i++) {
@@ -286,6 +289,16 @@ void ws_local_chan_add(ws_local_t *l, ws_chan_t *c, ws_sub_t *s)
     c->subs[c->n++] = s;
 }
 
+/* The last subscription left: forget the channel and tell the hub. */
+static void chan_free(ws_local_t *l, ws_chan_t *c)
+{
+    ws_chan_t **pp = chan_slot(l, c->key);
+    *pp = c->next;
+    hub_leave(l->hub, c->key, l->thread->index);
+    free(c->subs);
+    free(c);
+}
+
 void ws_local_chan_remove(ws_local_t *l, ws_sub_t *s)
 {
     ws_chan_t *c = s->chan;
@@ -294,13 +307,8 @@ void ws_local_chan_remove(ws_local_t *l, ws_sub_t *s)
     c->subs[s->index] = c->subs[--c->n];
     c->subs[s->index]->index = s->index;
     s->chan = NULL;
-    if (c->n > 0)
-        return;
-    ws_chan_t **pp = chan_slot(l, c->key);
-    *pp = c->next;
-    hub_leave(l->hub, c->key, l->thread->index);
-    free(c->subs);
-    free(c);
+    if (c->n == 0 && !c->walking)
+        chan_free(l, c);
 }
 
 void ws_local_conn_add(ws_local_t *l, ws_conn_t *c)
@@ -340,13 +348,19 @@ static void dispatch(ws_local_t *l, const ws_delivery_t *d)
         return;
     }
     ws_chan_t *c = ws_local_chan(l, d->key, false);
-    /* a socket may close (and leave the channel) while we walk: go from the end */
-    for (uint32_t i = c ? c->n : 0; c != NULL && i > 0; i--) {
-        if (i > c->n)
-            continue;
-        ws_conn_deliver(c->subs[i - 1], d);
-        c = ws_local_chan(l, d->key, false);
+    if (c == NULL)
+        return;
+    /* A delivery may drop a subscription (a refused resume) or close its socket: the
+     * last one swaps into the freed slot, so walk from the end; the channel stays
+     * allocated until the walk is over even if it empties. */
+    c->walking = true;
+    for (uint32_t i = c->n; i > 0; i--) {
+        if (i <= c->n)
+            ws_conn_deliver(c->subs[i - 1], d);
     }
+    c->walking = false;
+    if (c->n == 0)
+        chan_free(l, c);
 }
 
 static void on_deliveries(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -362,6 +376,12 @@ static void on_deliveries(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
         ws_shared_frame_unref(d->frame);
         free(d);
     }
+    ws_local_flush(l); /* one write per socket for the whole batch */
+}
+
+static void on_flush_timer(h2o_timeout_entry_t *entry)
+{
+    ws_local_flush(H2O_STRUCT_FROM_MEMBER(ws_local_t, flush_entry, entry));
 }
 
 static void on_heartbeat(h2o_timeout_entry_t *entry)
@@ -383,6 +403,9 @@ static ws_local_t *local_new(ws_hub_t *h, gw_thread_t *t)
     h2o_multithread_register_receiver(t->queue, &l->receiver, on_deliveries);
     h2o_timeout_init(t->ctx.loop, &l->tick, (uint64_t)h->server->cfg->ws_idle_timeout_ms / 2);
     h2o_timeout_init(t->ctx.loop, &l->closing, WS_CLOSE_WAIT_MS);
+    h2o_linklist_init_anchor(&l->flushq);
+    h2o_timeout_init(t->ctx.loop, &l->flush_timer, 0);
+    l->flush_entry.cb = on_flush_timer;
     h2o_timeout_init(t->ctx.loop, &l->heartbeat, WS_HEARTBEAT_MS);
     l->heartbeat_entry.cb = on_heartbeat;
     h2o_timeout_link(t->ctx.loop, &l->heartbeat, &l->heartbeat_entry);

@@ -54,6 +54,7 @@ typedef struct ws_chan {
     char key[WS_KEY_MAX + 1];
     ws_sub_t **subs;
     uint32_t n, cap;
+    bool walking;         /* a delivery walks subs: freed after the walk, not during it */
     struct ws_chan *next; /* hash chain */
 } ws_chan_t;
 
@@ -65,8 +66,11 @@ typedef struct ws_local {
     size_t nconns;
     ws_chan_t **buckets;
     size_t bucket_mask;
-    h2o_timeout_t tick;    /* per socket, every idle/2: ping, idle, deadlines */
-    h2o_timeout_t closing; /* per closing socket: WS_CLOSE_WAIT_MS */
+    h2o_timeout_t tick;        /* per socket, every idle/2: ping, idle, deadlines */
+    h2o_timeout_t closing;     /* per closing socket: WS_CLOSE_WAIT_MS */
+    h2o_linklist_t flushq;     /* ws_conn_t.flush_link: frames queued, not yet written */
+    h2o_timeout_t flush_timer; /* 0 ms: runs at the end of the loop pass that queued */
+    h2o_timeout_entry_t flush_entry;
     h2o_timeout_t heartbeat;
     h2o_timeout_entry_t heartbeat_entry;
     uint64_t next_conn;
@@ -77,6 +81,7 @@ typedef struct ws_local {
 typedef struct {
     tm_gauge_t *connections;
     tm_counter_t *sent;
+    tm_counter_t *writes; /* system calls that wrote frames (sent / writes: coalescing) */
     tm_counter_t *dropped_slow;
     tm_counter_t *closed_other;
 } ws_metrics_t;

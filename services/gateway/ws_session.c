@@ -421,17 +421,17 @@ static void on_resumed(ws_conn_t *c, int status, json_t *body, void *arg)
 static ws_sub_t *add_room(ws_conn_t *c, const char *room)
 {
     char key[WS_KEY_MAX + 1];
-    if (c->nrooms == WS_MAX_ROOMS) {
+    ws_sub_t *s = tm_xcalloc(1, sizeof(*s));
+    if (ws_conn_add_room(c, s) != TM_OK) {
+        free(s);
         ws_conn_send_error(c, "too_many_rooms", "too many rooms on one connection", "subscribe",
                            false);
         return NULL;
     }
-    ws_sub_t *s = tm_xcalloc(1, sizeof(*s));
     s->conn = c;
     s->state = WS_SUB_PENDING;
     s->last_seq = -1;
     snprintf(s->room, sizeof(s->room), "%s", room);
-    c->rooms[c->nrooms++] = s;
     snprintf(key, sizeof(key), "room.%s", room);
     ws_local_chan_add(c->local, ws_local_chan(c->local, key, true), s);
     return s;

@@ -562,6 +562,84 @@ static void test_shared_frame(void **state)
     assert_null(ws_shared_frame_new(WS_OPCODE_BINARY, NULL, SIZE_MAX - 4));
 }
 
+/* Frames whose payload is their number, so that order can be checked after the fact. */
+static ws_shared_frame_t *numbered(int i)
+{
+    char text[16];
+    int n = snprintf(text, sizeof(text), "%d", i);
+    return ws_shared_frame_new(WS_OPCODE_TEXT, text, (size_t)n);
+}
+
+static int number_of(const ws_shared_frame_t *f)
+{
+    char text[16] = {0};
+    memcpy(text, f->bytes + f->header_len, f->len - f->header_len);
+    return atoi(text);
+}
+
+static void test_queue_fifo_across_growth(void **state)
+{
+    (void)state;
+    ws_queue_t q = {0};
+    size_t bytes = 0;
+    int next_in = 0, next_out = 0;
+    /* wrap the inline ring first (push 3, pop 2), then grow it to the heap while it wraps */
+    for (; next_in < 3; next_in++)
+        ws_queue_push(&q, numbered(next_in));
+    for (; next_out < 2; next_out++) {
+        ws_shared_frame_t *f = ws_queue_pop(&q);
+        assert_int_equal(number_of(f), next_out);
+        ws_shared_frame_unref(f);
+    }
+    for (; next_in < 40; next_in++) {
+        ws_shared_frame_t *f = numbered(next_in);
+        bytes += f->len;
+        ws_queue_push(&q, f);
+    }
+    assert_non_null(q.heap); /* 38 frames do not fit the inline slots */
+    assert_int_equal(q.len, 38);
+    assert_int_equal(q.bytes, bytes + ws_queue_at(&q, 0)->len);
+    for (uint32_t i = 0; i < q.len; i++)
+        assert_int_equal(number_of(ws_queue_at(&q, i)), next_out + (int)i);
+    while (q.len > 0) {
+        ws_shared_frame_t *f = ws_queue_pop(&q);
+        assert_int_equal(number_of(f), next_out++);
+        ws_shared_frame_unref(f);
+    }
+    assert_int_equal(next_out, 40);
+    assert_int_equal(q.bytes, 0);
+    assert_null(q.heap); /* an empty queue gives its heap ring back */
+    assert_null(ws_queue_pop(&q));
+    assert_null(ws_queue_pop_back(&q));
+}
+
+static void test_queue_refs_and_clear(void **state)
+{
+    (void)state;
+    ws_queue_t q = {0};
+    ws_shared_frame_t *shared = ws_shared_frame_new(WS_OPCODE_TEXT, "broadcast", 9);
+    /* the same frame queued many times: one reference per slot, none taken by the queue */
+    for (int i = 0; i < 10; i++)
+        ws_queue_push(&q, ws_shared_frame_ref(shared));
+    assert_int_equal(atomic_load(&shared->refs), 11);
+    assert_int_equal(q.bytes, 10 * shared->len);
+    ws_shared_frame_t *last = ws_queue_pop_back(&q);
+    assert_ptr_equal(last, shared);
+    ws_shared_frame_unref(last);
+    assert_int_equal(q.len, 9);
+    ws_queue_clear(&q);
+    assert_int_equal(atomic_load(&shared->refs), 1);
+    assert_int_equal(q.len, 0);
+    assert_int_equal(q.bytes, 0);
+    assert_null(q.heap);
+    /* reusable after clear, inline again */
+    ws_queue_push(&q, ws_shared_frame_ref(shared));
+    assert_null(q.heap);
+    assert_ptr_equal(ws_queue_at(&q, 0), shared);
+    ws_queue_clear(&q);
+    ws_shared_frame_unref(shared);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +659,8 @@ int main(void)
         cmocka_unit_test(test_encode_frame),
         cmocka_unit_test(test_encode_close),
         cmocka_unit_test(test_shared_frame),
+        cmocka_unit_test(test_queue_fifo_across_growth),
+        cmocka_unit_test(test_queue_refs_and_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
