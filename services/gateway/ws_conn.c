@@ -474,6 +474,8 @@ void ws_conn_drop_room(ws_conn_t *c, ws_sub_t *s)
             break;
         }
     ws_local_chan_remove(c->local, s);
+    if (h2o_linklist_is_linked(&s->retry_link))
+        h2o_linklist_unlink(&s->retry_link);
     for (uint32_t i = 0; i < s->nheld; i++)
         ws_shared_frame_unref(s->held[i].frame);
     free(s->held);

@@ -32,10 +32,11 @@
 #include "ws_hub.h"
 #include "ws_ops.h"
 
-#define WS_MAX_ROOMS   64  /* rooms per socket ("too_many_rooms" beyond; heap array) */
-#define WS_HELD_MAX    512 /* deliveries held per room during subscribe/resume */
-#define WS_WRITE_BATCH 64  /* frames per writev */
-#define WS_DEVICE_MAX  64
+#define WS_MAX_ROOMS       64  /* rooms per socket ("too_many_rooms" beyond; heap array) */
+#define WS_HELD_MAX        512 /* deliveries held per room during subscribe/resume */
+#define WS_RESUME_RETRY_MS 250 /* pause before asking again about a hole not filled yet */
+#define WS_WRITE_BATCH     64  /* frames per writev */
+#define WS_DEVICE_MAX      64
 
 typedef enum { WS_SUB_PENDING = 0, WS_SUB_RESUMING, WS_SUB_LIVE, WS_SUB_USER } ws_sub_state_t;
 
@@ -47,12 +48,14 @@ typedef struct {
 struct ws_sub {
     ws_conn_t *conn;
     ws_chan_t *chan;
-    uint32_t index;     /* in chan->subs */
-    uint32_t gen;       /* id of the sub-request in flight (stale replies are ignored) */
-    uint8_t state;      /* ws_sub_state_t */
-    bool client_resume; /* the running resume was asked by the client: say "recovered" */
-    bool announced;     /* "subscribed" was sent */
-    bool held_overflow; /* held deliveries were dropped: resume again when done */
+    uint32_t index;            /* in chan->subs */
+    uint32_t gen;              /* id of the sub-request in flight (stale replies are ignored) */
+    uint8_t state;             /* ws_sub_state_t */
+    bool client_resume;        /* the running resume was asked by the client: say "recovered" */
+    bool announced;            /* "subscribed" was sent */
+    bool held_overflow;        /* held deliveries were dropped: resume again when done */
+    bool stalled;              /* the last resume answer brought nothing new: retry after a pause */
+    h2o_linklist_t retry_link; /* in ws_local_t.retryq while waiting to resume again */
     char room[WS_ROOM_MAX + 1];
     int64_t last_seq; /* last seq sent to the client; -1 unknown */
     ws_held_t *held;

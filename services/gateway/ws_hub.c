@@ -409,6 +409,9 @@ static ws_local_t *local_new(ws_hub_t *h, gw_thread_t *t)
     h2o_timeout_init(t->ctx.loop, &l->heartbeat, WS_HEARTBEAT_MS);
     l->heartbeat_entry.cb = on_heartbeat;
     h2o_timeout_link(t->ctx.loop, &l->heartbeat, &l->heartbeat_entry);
+    h2o_linklist_init_anchor(&l->retryq);
+    h2o_timeout_init(t->ctx.loop, &l->retry_timer, WS_RESUME_RETRY_MS);
+    l->retry_entry.cb = ws_session_on_retry;
     return l;
 }
 

@@ -73,6 +73,9 @@ typedef struct ws_local {
     h2o_timeout_entry_t flush_entry;
     h2o_timeout_t heartbeat;
     h2o_timeout_entry_t heartbeat_entry;
+    h2o_linklist_t retryq;     /* ws_sub_t.retry_link: resumes waiting WS_RESUME_RETRY_MS */
+    h2o_timeout_t retry_timer; /* WS_RESUME_RETRY_MS */
+    h2o_timeout_entry_t retry_entry;
     uint64_t next_conn;
     bool draining;
 } ws_local_t;

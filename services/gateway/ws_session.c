@@ -205,6 +205,32 @@ void ws_session_heartbeat(ws_local_t *l)
 
 static void request_resume(ws_sub_t *s);
 
+/* Resume again after WS_RESUME_RETRY_MS; deliveries stay held meanwhile. */
+static void retry_resume_later(ws_sub_t *s)
+{
+    ws_local_t *l = s->conn->local;
+    s->state = WS_SUB_RESUMING;
+    s->gen = ++s->conn->next_gen; /* an answer still in flight is stale now */
+    if (!h2o_linklist_is_linked(&s->retry_link))
+        h2o_linklist_insert(&l->retryq, &s->retry_link);
+    if (!h2o_timeout_is_linked(&l->retry_entry))
+        h2o_timeout_link(l->thread->ctx.loop, &l->retry_timer, &l->retry_entry);
+}
+
+void ws_session_on_retry(h2o_timeout_entry_t *entry)
+{
+    ws_local_t *l = H2O_STRUCT_FROM_MEMBER(ws_local_t, retry_entry, entry);
+    h2o_linklist_t due;
+    h2o_linklist_init_anchor(&due);
+    h2o_linklist_insert_list(&due, &l->retryq);
+    while (!h2o_linklist_is_empty(&due)) {
+        ws_sub_t *s = H2O_STRUCT_FROM_MEMBER(ws_sub_t, retry_link, due.next);
+        h2o_linklist_unlink(&s->retry_link);
+        if (s->conn->state == WS_ST_OPEN)
+            request_resume(s); /* may drop s (refused): it is off every list by now */
+    }
+}
+
 static void send_room_op(ws_conn_t *c, const char *op, const char *room, int64_t seq)
 {
     json_t *o = json_pack("{s:s, s:s}", "op", op, "room", room);
@@ -253,8 +279,16 @@ static bool flush_held(ws_sub_t *s)
         s->capheld = 0;
     }
     if (s->nheld > 0 || s->held_overflow) {
+        /* A hole tm-realtime cannot fill yet (an event it has not applied: see its AckWait)
+         * is asked about again after a pause, not at once: without it every socket of the
+         * room re-sent its resume as fast as the answers came. */
+        bool pause = s->stalled && !s->held_overflow;
         s->held_overflow = false;
-        request_resume(s);
+        s->stalled = false;
+        if (pause)
+            retry_resume_later(s);
+        else
+            request_resume(s);
         return false;
     }
     s->state = WS_SUB_LIVE;
@@ -344,9 +378,14 @@ static void resume_failed(ws_conn_t *c, ws_sub_t *s, int status)
         refused(c, s, status, "resume");
         return;
     }
-    /* tm-realtime is away: do not leave a silent gap; the client catches up over REST */
+    /* tm-realtime is away: do not leave a silent gap; the client catches up over REST up
+     * to head_seq, and live events continue right after it: with the held ones, those
+     * start at the first held seq, which is then what head_seq must lead to. */
+    int64_t head = s->last_seq;
+    if (s->nheld > 0 && s->held[0].seq - 1 > head)
+        head = s->held[0].seq - 1;
     json_t *o = json_pack("{s:s, s:s, s:b, s:I}", "op", "recovered", "room", s->room, "ok", 0,
-                          "head_seq", (json_int_t)s->last_seq);
+                          "head_seq", (json_int_t)head);
     ws_conn_send_json(c, o);
     json_decref(o);
     s->client_resume = false;
@@ -413,6 +452,7 @@ static void on_resumed(ws_conn_t *c, int status, json_t *body, void *arg)
         request_resume(s);
         return;
     }
+    s->stalled = s->last_seq == before;
     finish(s);
 }
 

@@ -22,5 +22,7 @@ void ws_session_heartbeat(ws_local_t *l);
 void ws_session_op(ws_conn_t *c, const ws_op_t *op);
 /* A room delivery for s (ordering, gaps, holding). */
 void ws_session_deliver(ws_sub_t *s, const ws_delivery_t *d);
+/* The per-thread resume retry timer (ws_local_t.retry_entry). */
+void ws_session_on_retry(h2o_timeout_entry_t *entry);
 
 #endif

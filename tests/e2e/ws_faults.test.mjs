@@ -413,23 +413,21 @@ async function realtimeAckPending() {
 
 const resumeRequests = () => metric(cluster.adminPorts.realtime, 'tm_svc_request_seconds_count{subject="tm.v1.rt.resume"}');
 
-// Known bugs (see the report of issue #5), kept as a TODO test so that the suite stays green
-// until they are fixed; node --test prints "# TODO" with the failure:
+// Regression tests for three bugs this file found (all fixed):
 //  1. tm-realtime (services/realtime/consumer.c, ACK_WAIT_S): an event delivered to its
 //     pull request and not yet acknowledged when it is killed is redelivered only after the
 //     AckWait; its room has a hole meanwhile and every subscriber of the room gets nothing
 //     until then (tm-realtime's resume stops at the hole, the gateway holds the rest). The
-//     AckWait was 30 s; it is 5 s now, so the 10 s bound below holds for this part.
-//  2. tm-gateway (services/gateway/ws_session.c flush_held -> request_resume): while the hole
-//     lasts, each subscribed socket re-sends tm.v1.rt.resume as soon as the previous answer
-//     made no progress, without delay: ~1,000 requests/s per socket to tm-realtime.
-//  3. tm-gateway (ws_session.c resume_failed): when the gap fill after a missed delivery gets
-//     no answer, the client gets recovered {ok:false, head_seq: <last seq sent>} and then the
-//     held delivery, which is further than head_seq + 1: the events in between are neither
-//     sent nor covered by head_seq (next test).
+//     AckWait was 30 s; it is 5 s, so the 10 s bound below holds.
+//  2. tm-gateway (services/gateway/ws_session.c flush_held): while the hole lasted, each
+//     subscribed socket re-sent tm.v1.rt.resume as soon as the previous answer made no
+//     progress (~1,000 requests/s per socket); it now waits WS_RESUME_RETRY_MS (250 ms).
+//  3. tm-gateway (ws_session.c resume_failed): when the gap fill after a missed delivery got
+//     no answer, the client got recovered {ok:false, head_seq: <last seq sent>} and then a
+//     held delivery further than head_seq + 1; head_seq is now the first held seq - 1
+//     (next test).
 test('tm-realtime killed holding an unacknowledged event: the room goes on within 10 s, no resume storm', {
   timeout: 40000,
-  todo: 'known bug: the gateway re-requests resume without backoff while the room has a hole (the hole now lasts the 5 s AckWait, was 30 s)',
 }, async (t) => {
   const owner = users[0].token;
   const w = await mustCall('POST', '/api/v1/workspaces', { token: owner, body: { name: 'unacked' } }, 201);
@@ -498,7 +496,6 @@ function natsPublish(subject, payload) {
 // head_seq + 1 (or the client, filling REST through head_seq, loses events).
 test('a gap fill that fails: recovered{ok:false} head_seq is where live events continue', {
   timeout: 40000,
-  todo: 'known bug: resume_failed reports head_seq = last seq sent, then forwards a later held event',
 }, async (t) => {
   const owner = users[0].token;
   const w = await mustCall('POST', '/api/v1/workspaces', { token: owner, body: { name: 'missed' } }, 201);
