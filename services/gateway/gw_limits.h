@@ -16,11 +16,11 @@
  *    and the WebSocket upgrade (/ws, capped by ws_hub) are not limited. Limits are per
  *    gateway replica.
  *
- * HTTP/2 rapid reset (CVE-2023-44487): h2o 2.2.5 offers no hook on RST_STREAM, so a reset
- * flood is not answered with GOAWAY. What bounds it: GW_H2_MAX_STREAMS open streams per
- * connection, and every request that reaches the handler (a reset one included) takes a
- * rate-limit token before any NATS work, so a flood turns into cheap 429s after the burst.
- * The h2o frame parsing of the flood itself is not limited. */
+ * HTTP/2 rapid reset (CVE-2023-44487): h2o 2.2.5 offers no hook on RST_STREAM; h2guard.h
+ * scans every HTTP/2 connection's frames ahead of h2o and ends a flood with GOAWAY
+ * ENHANCE_YOUR_CALM. Besides: GW_H2_MAX_STREAMS open streams per connection, and every
+ * request that reaches the handler (a reset one included) takes a rate-limit token before
+ * any NATS work. */
 #ifndef GW_LIMITS_H
 #define GW_LIMITS_H
 

@@ -14,6 +14,7 @@
 #include "cache_http.h"
 #include "http.h"
 #include "gw_limits.h"
+#include "h2guard.h"
 #include "openapi.h"
 #include "routes.h"
 #include "tm_log.h"
@@ -26,6 +27,9 @@
 #define DRAIN_GRACE_MS 500
 
 static gw_server_t *g_servers; /* keeps stopped servers reachable until exit */
+/* The HTTP/2 rapid-reset guard of each loop thread, by thread index (one server per
+ * process; created in setup_thread, on the main thread, before the loops run). */
+static h2guard_t **g_h2guards;
 
 static int bind_listener(const char *host, int port)
 {
@@ -79,7 +83,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (err != NULL)
         return;
     if ((sock = h2o_evloop_socket_accept(listener)) != NULL && gw_limits_accept(t->server, sock))
-        h2o_accept(&t->accept_ctx, sock);
+        h2guard_accept(g_h2guards[t->index], &t->accept_ctx, sock);
 }
 
 static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -121,6 +125,8 @@ static void setup_thread(gw_server_t *s, gw_thread_t *t, int index, int fd)
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = s->globalconf.hosts;
     t->accept_ctx.ssl_ctx = s->ssl_ctx;
+    g_h2guards[index] = h2guard_new(&t->ctx, &(h2guard_limits_t){.window_ms = H2GUARD_WINDOW_MS,
+                                                                 .max_resets = H2GUARD_MAX_RESETS});
     t->listen_fd = fd;
     t->listener = h2o_evloop_socket_create(t->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
@@ -196,6 +202,10 @@ static int init_shared(gw_server_t *s, const gw_config_t *cfg)
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tm-gateway"));
     s->globalconf.max_request_entity_size = gw_routes_max_body();
+    /* HTTP/2 starts only in h2guard_accept (prior knowledge or ALPN h2), where the
+     * rapid-reset guard sees every byte: no h2c Upgrade (RFC 9113 deprecates it), and no
+     * switch from HTTP/1 on "PRI *" (both hang on this flag in h2o 2.2.5) */
+    s->globalconf.http1.upgrade_to_http2 = 0;
     s->hostconf =
         h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     gw_limits_configure(s);
@@ -214,6 +224,7 @@ gw_server_t *gw_server_start(const gw_config_t *cfg)
     if (bind_all(s, fds) != TM_OK)
         goto fail;
     s->threads = tm_xcalloc((size_t)s->nthreads, sizeof(*s->threads));
+    g_h2guards = tm_xcalloc((size_t)s->nthreads, sizeof(*g_h2guards));
     unshare_main_thread_buffers();
     for (int i = 0; i < s->nthreads; i++)
         setup_thread(s, &s->threads[i], i, fds[i]);

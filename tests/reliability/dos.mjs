@@ -5,7 +5,8 @@
 //            slow sockets, each timed until the gateway closes it (<= 10 s)
 //   bodies   2 MiB bodies to JSON routes: refused (413), never 5xx
 //   idle-ws  1,000 idle WebSockets (50 users x 20, the per-user cap)
-//   reset    10,000 HTTP/2 streams opened and reset at once (RST_STREAM CANCEL)
+//   reset    10,000 HTTP/2 streams opened and reset at once (RST_STREAM CANCEL): each
+//            session must be answered with GOAWAY ENHANCE_YOUR_CALM (h2guard)
 // The gateway's RSS (VmRSS) may grow <= 50 MB from before the first phase to after the last.
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -166,8 +167,10 @@ async function phaseReset() {
   });
   let r = { streams: 0 };
   try { r = JSON.parse(out.trim().split('\n').pop()); } catch { /* counted as 0 */ }
-  console.log(`dos: rapid reset ${r.streams} streams over ${r.sessions} sessions, ${r.goaway} GOAWAY, ${r.ms} ms`);
+  console.log(`dos: rapid reset ${r.streams} streams over ${r.sessions} sessions, ${r.goaway} GOAWAY (${r.calm} ENHANCE_YOUR_CALM, ${r.unanswered} sessions unanswered), ${r.ms} ms`);
   result('dos: HTTP/2 streams opened and reset', '10000', r.streams, r.streams >= 10000);
+  result('dos: rapid-reset sessions answered with GOAWAY ENHANCE_YOUR_CALM (answered/sessions)', 'all; 0 unanswered',
+    `${r.calm}/${r.sessions}; ${r.unanswered}`, r.calm >= 1 && r.unanswered === 0);
 }
 
 async function main() {
