@@ -169,6 +169,23 @@ static void wake(gw_natsloop_t *nl)
 
 /* --- nats.c callbacks (connection lock held; any thread) --- */
 
+/* Record a new socket (fd >= 0, a dup) or the end of the current one (drop), replacing a
+ * socket attached and not yet seen by the loop; the loop applies it now or when woken. */
+static void set_socket_change(gw_natsloop_t *nl, int fd, bool drop)
+{
+    pthread_mutex_lock(&nl->mu);
+    if (nl->pending_fd >= 0)
+        close(nl->pending_fd);
+    nl->pending_fd = fd;
+    if (drop)
+        nl->drop = true;
+    pthread_mutex_unlock(&nl->mu);
+    if (on_loop(nl))
+        apply_changes(nl);
+    else
+        wake(nl);
+}
+
 static natsStatus ev_attach(void **user, void *loop, natsConnection *nc, natsSock fd)
 {
     (void)nc;
@@ -179,15 +196,7 @@ static natsStatus ev_attach(void **user, void *loop, natsConnection *nc, natsSoc
     int dupfd = dup(fd);
     if (dupfd < 0)
         return NATS_SYS_ERROR;
-    pthread_mutex_lock(&nl->mu);
-    if (nl->pending_fd >= 0)
-        close(nl->pending_fd);
-    nl->pending_fd = dupfd;
-    pthread_mutex_unlock(&nl->mu);
-    if (on_loop(nl))
-        apply_changes(nl);
-    else
-        wake(nl);
+    set_socket_change(nl, dupfd, false);
     return NATS_OK;
 }
 
@@ -197,17 +206,7 @@ static natsStatus ev_read(void *user, bool add)
     gw_natsloop_t *nl = user;
     if (add || atomic_load(&nl->stopping))
         return NATS_OK;
-    pthread_mutex_lock(&nl->mu);
-    if (nl->pending_fd >= 0) { /* attached and dead before the loop saw it */
-        close(nl->pending_fd);
-        nl->pending_fd = -1;
-    }
-    nl->drop = true;
-    pthread_mutex_unlock(&nl->mu);
-    if (on_loop(nl))
-        apply_changes(nl);
-    else
-        wake(nl);
+    set_socket_change(nl, -1, true);
     return NATS_OK;
 }
 
