@@ -9,6 +9,19 @@
 
 #define EVENT_MAX_BYTES (1024 * 1024)
 
+int tm_events_consumer_lag(jsCtx *js, const char *durable, int64_t *pending)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, js, TM_STREAM_EVENTS, durable, NULL, &jerr);
+    if (s != NATS_OK)
+        return s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr ? TM_ERR_NOT_FOUND
+                                                                    : TM_ERR_NATS;
+    *pending = (int64_t)ci->NumPending;
+    jsConsumerInfo_Destroy(ci);
+    return TM_OK;
+}
+
 int tm_events_ensure_stream(jsCtx *js, int64_t max_age_ms)
 {
     jsStreamInfo *si = NULL;

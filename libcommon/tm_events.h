@@ -29,6 +29,9 @@ typedef struct {
  * duplicate window, max age max_age_ms (0 = keep)); an existing stream is left as it is.
  * Returns 0 or TM_ERR_NATS / TM_ERR_UNAVAILABLE. Blocking: not for event loops. */
 int tm_events_ensure_stream(jsCtx *js, int64_t max_age_ms) TM_WUR;
+/* The durable consumer's lag: stream messages not delivered to it yet. Returns 0,
+ * TM_ERR_NOT_FOUND (no such consumer) or TM_ERR_NATS. Blocking: not for event loops. */
+int tm_events_consumer_lag(jsCtx *js, const char *durable, int64_t *pending) TM_WUR;
 
 /* Build the envelope (caller owns). data is borrowed (a reference is taken). */
 json_t *tm_event_envelope(const char *event_id, const char *workspace_id, int64_t seq,

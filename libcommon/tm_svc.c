@@ -90,6 +90,7 @@ struct tm_svc {
     int64_t start_ms;
 
     tm_gauge_t *queue_depth;
+    tm_gauge_t *pg_busy; /* workers running a handler: their Postgres connections in use */
     tm_gauge_t *pg_up;
     tm_counter_t *rejected_full;
     tm_counter_t *rejected_draining;
@@ -697,6 +698,7 @@ static bool next_item(tm_svc_t *svc, worker_state_t *ws, item_t *out)
         svc->qlen--;
         svc->inflight++;
         tm_gauge_set(svc->queue_depth, (int64_t)svc->qlen);
+        tm_gauge_set(svc->pg_busy, svc->inflight);
     }
     pthread_mutex_unlock(&svc->mu);
     return got;
@@ -706,6 +708,7 @@ static void item_done(tm_svc_t *svc)
 {
     pthread_mutex_lock(&svc->mu);
     svc->inflight--;
+    tm_gauge_set(svc->pg_busy, svc->inflight);
     if (svc->qlen == 0 && svc->inflight == 0)
         pthread_cond_broadcast(&svc->cv_state);
     pthread_mutex_unlock(&svc->mu);
@@ -817,6 +820,11 @@ static void init_metrics(tm_svc_t *svc)
     svc->queue_depth =
         tm_metrics_gauge("tm_svc_queue_depth", "Requests waiting for a worker", NULL);
     svc->pg_up = tm_metrics_gauge("tm_pg_up", "1 while a worker has a Postgres connection", NULL);
+    /* Each worker owns one Postgres connection (the pool): its size and how many are busy. */
+    tm_gauge_set(tm_metrics_gauge("tm_pg_pool_size", "Postgres connections (one per worker)", NULL),
+                 svc->cfg->pg_conninfo ? svc->cfg->workers : 0);
+    svc->pg_busy = tm_metrics_gauge(
+        "tm_pg_pool_in_use", "Postgres connections in use (workers running a request)", NULL);
     svc->rejected_full = tm_metrics_counter("tm_svc_rejected_total", "Requests refused with 503",
                                             "reason=\"queue_full\"");
     svc->rejected_draining = tm_metrics_counter("tm_svc_rejected_total",

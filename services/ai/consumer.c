@@ -31,7 +31,21 @@ struct ai_consumer {
     natsSubscription *sub;
     tm_pg_t *pg;
     tm_counter_t *applied, *bad, *retried;
+    tm_gauge_t *lag;
+    int64_t lag_at_ms;
 };
+
+#define LAG_REFRESH_MS 3000
+
+static void refresh_lag(ai_consumer_t *c)
+{
+    int64_t now = tm_now_ms(), pending = 0;
+    if (now - c->lag_at_ms < LAG_REFRESH_MS)
+        return;
+    c->lag_at_ms = now;
+    if (tm_events_consumer_lag(c->js, c->durable, &pending) == TM_OK)
+        tm_gauge_set(c->lag, pending);
+}
 
 static void nap(ai_consumer_t *c, int64_t ms)
 {
@@ -160,6 +174,7 @@ static void *consumer_main(void *arg)
             continue;
         }
         backoff = 250;
+        refresh_lag(c);
     }
     return NULL;
 }
@@ -179,6 +194,8 @@ ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo, 
                                 "result=\"dropped\"");
     c->retried = tm_metrics_counter("tm_ai_events_total", "TM_EVENTS messages handled",
                                     "result=\"retried\"");
+    c->lag =
+        tm_metrics_gauge("tm_ai_consumer_lag", "events not yet delivered to the consumer", NULL);
     if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
         TM_ERROR("consumer: cannot start thread");
         tm_pg_free(c->pg);

@@ -114,13 +114,11 @@ static void refresh_lag(rt_consumer_t *c)
     if (now - c->lag_at_ms < LAG_REFRESH_MS)
         return;
     c->lag_at_ms = now;
-    jsConsumerInfo *ci = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetConsumerInfo(&ci, c->js, TM_STREAM_EVENTS, c->cfg->consumer, NULL, &jerr);
-    if (s == NATS_OK) {
-        tm_gauge_set(c->lag, (int64_t)ci->NumPending);
-        jsConsumerInfo_Destroy(ci);
-    } else if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+    int64_t pending = 0;
+    int rc = tm_events_consumer_lag(c->js, c->cfg->consumer, &pending);
+    if (rc == TM_OK) {
+        tm_gauge_set(c->lag, pending);
+    } else if (rc == TM_ERR_NOT_FOUND) {
         TM_WARN("realtime: consumer %s vanished; re-creating it", c->cfg->consumer);
         drop_sub(c);
     }
