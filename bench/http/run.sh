@@ -8,7 +8,8 @@
 #   4. seeded database (>= 100,000 tasks, inserted with SQL into task.tasks): GET task by id,
 #      list (50 items, filtered), create, PATCH at 32 connections, cache off
 #   5. slowloris (slowhttptest, 300 connections) while /healthz p99 is measured
-# Prints one markdown table row per measurement (also appended to $BENCH_OUT).
+# Prints one markdown table row per measurement (also appended to $BENCH_OUT). BENCH_CPU=1
+# also prints each process's CPU time per request (utime + stime from /proc, by name).
 # Usage: bench/http/run.sh [1 2 3 4 5]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -43,10 +44,27 @@ start_gw() { # extra TM_* settings as arguments
   echo "gateway did not start: $(tail -5 "$TMP/gw.log")" >&2; exit 1
 }
 
+# CPU ticks (utime + stime) of every process of the stack, summed by name: "name ticks" lines.
+cpu_snapshot() {
+  local p
+  for p in $(pgrep -f 'tm-gateway|tm-task|tm-realtime|tm-ai|nats-server|postgres'); do
+    awk -v n="$(tr -d '\0' <"/proc/$p/comm" 2>/dev/null)" '{ print n, $14 + $15 }' "/proc/$p/stat" 2>/dev/null
+  done | awk '{ t[$1] += $2 } END { for (n in t) print n, t[n] }' | sort
+}
+# With BENCH_CPU=1: server CPU per request of each process name during a wrk run (stderr).
+cpu_per_request() { # NAME (after run_wrk) -> "  cpu us/req: name=N ..."
+  local reqs hz
+  reqs=$(awk '/requests in/ { print $1 }' "$TMP/$1.txt"); hz=$(getconf CLK_TCK)
+  join "$TMP/$1.cpu0" "$TMP/$1.cpu1" | awk -v r="${reqs:-0}" -v hz="$hz" '
+    { d = ($3 - $2) * 1e6 / hz; if (r > 0) { line = line sprintf(" %s=%.0f", $1, d / r); sum += d / r } }
+    END { printf "    cpu us/req:%s total=%.0f\n", line, sum }' >&2
+}
 # wrk NAME CONNS ARGS... -> "rps p50_ms p99_ms errors" in $TMP/NAME
 run_wrk() {
   local name=$1 c=$2; shift 2
+  [ "${BENCH_CPU:-0}" = 1 ] && cpu_snapshot >"$TMP/$name.cpu0"
   taskset -c "$CCPU" wrk -t2 -c"$c" -d"$D" --latency "$@" >"$TMP/$name.txt" 2>&1 || true
+  [ "${BENCH_CPU:-0}" = 1 ] && { cpu_snapshot >"$TMP/$name.cpu1"; cpu_per_request "$name"; }
   awk -v name="$name" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec/ { rps = $2 }
