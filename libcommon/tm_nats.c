@@ -124,6 +124,14 @@ int tm_nats_connect(const char *url, const tm_nats_opts_t *opts, natsConnection 
     return TM_OK;
 }
 
+/* Exported by libnats (what its garbage collector calls), not declared in nats.h. */
+extern void natsMsg_free(void *object);
+
+void tm_nats_msg_free(natsMsg *msg)
+{
+    natsMsg_free(msg);
+}
+
 const char *tm_nats_reply_subject(natsMsg *req)
 {
     const char *to = NULL;
@@ -221,7 +229,7 @@ static int build_request(const char *subject, const tm_call_t *call, const json_
     if (body)
         s = natsMsgHeader_Set(*out, TM_HDR_CONTENT_TYPE, "application/json");
     if (s != NATS_OK || tm_nats_set_call_headers(*out, call) != TM_OK) {
-        natsMsg_Destroy(*out);
+        tm_nats_msg_free(*out);
         *out = NULL;
         return TM_ERR_NATS;
     }
@@ -247,7 +255,7 @@ int tm_nats_request_json(natsConnection *nc, const char *subject, const tm_call_
     if (rc != TM_OK)
         return rc;
     natsStatus s = natsConnection_RequestMsg(&rep, nc, req, timeout_ms);
-    natsMsg_Destroy(req);
+    tm_nats_msg_free(req);
     if (s == NATS_TIMEOUT)
         return TM_ERR_TIMEOUT;
     if (s == NATS_NO_RESPONDERS)
@@ -255,11 +263,11 @@ int tm_nats_request_json(natsConnection *nc, const char *subject, const tm_call_
     if (s != NATS_OK)
         return TM_ERR_NATS;
     if (natsMsg_IsNoResponders(rep)) {
-        natsMsg_Destroy(rep);
+        tm_nats_msg_free(rep);
         return TM_ERR_UNAVAILABLE;
     }
     *status = status_of(rep);
     *reply = parse_reply(rep);
-    natsMsg_Destroy(rep);
+    tm_nats_msg_free(rep);
     return TM_OK;
 }

@@ -69,6 +69,13 @@ void tm_nats_get_call_headers(natsMsg *msg, tm_call_t *call);
  * else its reply subject (NULL if none). Borrowed from req. */
 const char *tm_nats_reply_subject(natsMsg *req);
 
+/* Frees a core-NATS message (received from a subscription or made with natsMsg_Create) on the
+ * calling thread. natsMsg_Destroy hands every such message to nats.c's garbage-collector
+ * thread instead: a lock, often a wake-up, and a free into another thread's malloc arena per
+ * message — measured as the gateway's largest cost after its own loop. Not for JetStream
+ * messages (nats.c may still hold those): use natsMsg_Destroy there. NULL is a no-op. */
+void tm_nats_msg_free(natsMsg *msg);
+
 /* Blocking request: publish body (JSON, may be NULL = empty) with call's headers to subject
  * and wait at most timeout_ms. On a reply sets *status from Tm-Status (500 if missing) and
  * *reply to the parsed body (NULL if empty or not JSON; caller decrefs).

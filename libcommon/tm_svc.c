@@ -275,7 +275,7 @@ static void send_wire(tm_svc_t *svc, natsMsg *req, const wire_t *w, const char *
         s = natsConnection_PublishMsg(svc->nc, out);
     if (s != NATS_OK)
         TM_WARN("svc: reply not sent: %s", natsStatus_GetText(s));
-    natsMsg_Destroy(out);
+    tm_nats_msg_free(out);
 }
 
 /* A problem reply sent straight from a NATS thread (queue full, draining). */
@@ -322,7 +322,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
         return;
     tm_counter_add(full ? svc->rejected_full : svc->rejected_draining, 1);
     send_problem_now(svc, msg, 503, full ? "server busy, retry later" : "shutting down");
-    natsMsg_Destroy(msg);
+    tm_nats_msg_free(msg);
 }
 
 static bool nats_up(tm_svc_t *svc)
@@ -364,7 +364,7 @@ static void on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     send_wire(svc, msg, &w, NULL);
     wire_dispose(&w);
     reply_reset(&rep);
-    natsMsg_Destroy(msg);
+    tm_nats_msg_free(msg);
 }
 
 static bool ready_fn(void *ctx, json_t *checks)
@@ -652,7 +652,7 @@ static void process(worker_state_t *ws, item_t *it)
     if (!fill_request(it, &req)) {
         tm_counter_add(rc->dropped, 1);
         TM_DEBUG("svc: %s dropped, deadline passed", it->route->subject);
-        natsMsg_Destroy(it->msg);
+        tm_nats_msg_free(it->msg);
         return;
     }
     tm_svc_reply_t rep;
@@ -672,7 +672,7 @@ static void process(worker_state_t *ws, item_t *it)
     wire_dispose(&wire);
     reply_reset(&rep);
     json_decref(req.json);
-    natsMsg_Destroy(it->msg);
+    tm_nats_msg_free(it->msg);
 }
 
 /* ---- workers ---- */
@@ -1000,7 +1000,7 @@ static void reject_leftovers(tm_svc_t *svc)
         svc->qhead = (svc->qhead + 1) % svc->qcap;
         if (svc->nc)
             send_problem_now(svc, it->msg, 503, "shutting down");
-        natsMsg_Destroy(it->msg);
+        tm_nats_msg_free(it->msg);
     }
 }
 

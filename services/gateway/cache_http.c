@@ -91,7 +91,7 @@ static void on_event(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
             }
         }
     }
-    natsMsg_Destroy(msg);
+    tm_nats_msg_free(msg);
 }
 
 void gw_cache_http_init(gw_server_t *s)

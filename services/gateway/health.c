@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include "tm_nats.h"
 #include "tm_subjects.h"
 #include "tm_util.h"
 #include "upstream.h"
@@ -117,7 +118,7 @@ static void ask(health_t *h, int i)
     if (natsMsg_Create(&m, subjects[i], reply, "{}", 2) != NATS_OK ||
         gw_upstream_publish(t, m) != TM_OK)
         gw_pending_complete(&t->pending, p->id, NULL);
-    natsMsg_Destroy(m);
+    tm_nats_msg_free(m);
 }
 
 void gw_health_handle(gw_thread_t *t, h2o_req_t *req, const gw_http_log_t *lg)

@@ -562,7 +562,7 @@ static void forward(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r, const g
     update_inflight(t, 1);
     natsMsg *m = build_msg(t, req, r, params, c, lg, p->id);
     int rc = m ? gw_upstream_publish(t, m) : TM_ERR_NATS;
-    natsMsg_Destroy(m);
+    tm_nats_msg_free(m);
     if (rc != TM_OK) { /* answer now */
         f->not_sent = true;
         gw_pending_complete(&t->pending, p->id, NULL);
@@ -643,7 +643,7 @@ void gw_http_on_replies(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
         gw_reply_msg_t *m = H2O_STRUCT_FROM_MEMBER(gw_reply_msg_t, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
         gw_pending_complete(&t->pending, m->id, m->msg); /* false: late reply, dropped */
-        natsMsg_Destroy(m->msg);
+        tm_nats_msg_free(m->msg);
         free(m);
     }
 }

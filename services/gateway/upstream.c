@@ -17,7 +17,7 @@ static void on_reply(void *ctx, natsMsg *msg)
     uint64_t id;
     if (gw_upstream_parse_id(natsMsg_GetSubject(msg), t->reply_prefix, &id))
         gw_pending_complete(&t->pending, id, msg); /* false: late reply, dropped */
-    natsMsg_Destroy(msg);
+    tm_nats_msg_free(msg);
 }
 
 /* NATS thread: a no-responders status (a synchronous subscription would turn it into an
@@ -29,7 +29,7 @@ static void on_no_responders(natsConnection *nc, natsSubscription *sub, natsMsg 
     gw_thread_t *t = closure;
     uint64_t id;
     if (!gw_upstream_parse_id(natsMsg_GetSubject(msg), t->inbox_prefix, &id)) {
-        natsMsg_Destroy(msg);
+        tm_nats_msg_free(msg);
         return;
     }
     gw_reply_msg_t *m = tm_xcalloc(1, sizeof(*m));
@@ -47,7 +47,7 @@ static void on_revoked(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
                                   tm_wall_ms() / 1000);
     if (rc != TM_OK)
         tm_logf(TM_LOG_ERROR, NULL, "revocation not applied: %s", tm_strerror(rc));
-    natsMsg_Destroy(msg);
+    tm_nats_msg_free(msg);
 }
 
 bool gw_upstream_parse_id(const char *subject, const char *prefix, uint64_t *id)

@@ -180,7 +180,7 @@ static void on_deliver(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     post(h, threads, &proto);
     ws_shared_frame_unref(proto.frame);
 done:
-    natsMsg_Destroy(msg);
+    tm_nats_msg_free(msg);
 }
 
 /* Loop thread: this thread needs (join) or no longer needs (leave) key. */

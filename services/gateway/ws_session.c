@@ -57,7 +57,7 @@ static void publish(ws_conn_t *c, const char *subject, json_t *body)
     json_decref(body);
     if (m == NULL || gw_upstream_publish(c->local->thread, m) != TM_OK)
         TM_DEBUG("websocket %s: %s not published", c->id, subject);
-    natsMsg_Destroy(m);
+    tm_nats_msg_free(m);
 }
 
 static void on_rt_reply(gw_pending_t *p, natsMsg *msg)
@@ -117,7 +117,7 @@ static void rt_request(ws_conn_t *c, const char *subject, json_t *body, rt_done_
     natsMsg *m = new_msg(c, subject, reply, body);
     json_decref(body);
     int rc = m ? gw_upstream_publish(t, m) : TM_ERR_NATS;
-    natsMsg_Destroy(m);
+    tm_nats_msg_free(m);
     if (rc != TM_OK)
         gw_pending_complete(&t->pending, p->id, NULL); /* done(status 0) now */
 }
@@ -180,7 +180,7 @@ static void publish_heartbeat(ws_local_t *l, json_t *conns)
         natsMsg_Create(&m, TM_SUBJ_RT_HEARTBEAT, NULL, text, (int)strlen(text)) == NATS_OK &&
         gw_upstream_publish(l->thread, m) != TM_OK)
         TM_DEBUG("websocket heartbeat not published");
-    natsMsg_Destroy(m);
+    tm_nats_msg_free(m);
     free(text);
 }
 

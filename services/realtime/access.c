@@ -6,6 +6,7 @@
 
 #include "ctx.h"
 #include "tm_log.h"
+#include "tm_nats.h"
 #include "tm_query.h"
 #include "tm_subjects.h"
 #include "tm_util.h"
@@ -31,11 +32,11 @@ static int ask_task(tm_svc_worker_t *w, const tm_call_t *call, const char *subje
     natsStatus s = rc == TM_OK
                        ? natsConnection_RequestMsg(&rep, w->nc, req, ctx->cfg->task_timeout_ms)
                        : NATS_ERR;
-    natsMsg_Destroy(req);
+    tm_nats_msg_free(req);
     if (rc != TM_OK)
         return rc;
     if (s != NATS_OK || natsMsg_IsNoResponders(rep)) {
-        natsMsg_Destroy(rep);
+        tm_nats_msg_free(rep);
         TM_WARN("realtime: membership look-up at tm-task failed: %s", natsStatus_GetText(s));
         return TM_ERR_UNAVAILABLE;
     }
@@ -43,7 +44,7 @@ static int ask_task(tm_svc_worker_t *w, const tm_call_t *call, const char *subje
     *status = natsMsgHeader_Get(rep, TM_HDR_STATUS, &st) == NATS_OK ? atoi(st) : 500;
     if (body)
         *body = json_loadb(natsMsg_GetData(rep), (size_t)natsMsg_GetDataLength(rep), 0, NULL);
-    natsMsg_Destroy(rep);
+    tm_nats_msg_free(rep);
     return TM_OK;
 }
 

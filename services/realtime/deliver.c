@@ -6,6 +6,7 @@
 
 #include "ctx.h"
 #include "tm_json.h"
+#include "tm_nats.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
 #include "tm_subjects.h"
@@ -23,7 +24,7 @@ static int publish(natsConnection *nc, const char *subject, const json_t *op,
         s = natsMsgHeader_Set(m, RT_HDR_EXCLUDE_USER, exclude_user);
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(nc, m);
-    natsMsg_Destroy(m);
+    tm_nats_msg_free(m);
     free(body);
     static tm_counter_t *sent, *failed;
     if (!sent) {
