@@ -25,10 +25,11 @@ static tm_gauge_t *connected_metric(void)
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    (void)nc;
     (void)closure;
     tm_gauge_set(connected_metric(), 0);
-    TM_WARN("nats disconnected");
+    const char *why = NULL;
+    natsStatus s = natsConnection_GetLastError(nc, &why);
+    TM_WARN("nats disconnected (%s)", s != NATS_OK && why && *why ? why : "closed");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)

@@ -1,5 +1,6 @@
-/* tm_svc: the service harness. NATS delivery threads only enqueue; worker threads each own
- * a Postgres connection and run handlers; replies go back through the shared connection. */
+/* tm_svc: the service harness. One reader thread (tm_nats_reader) reads the NATS connection
+ * and moves requests from the routes' synchronous subscriptions to the queue; worker threads
+ * each own a Postgres connection, run handlers and write their replies themselves. */
 #include "tm_svc.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "tm_admin.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
+#include "tm_nats_reader.h"
 #include "tm_problem.h"
 #include "tm_util.h"
 
@@ -61,8 +63,10 @@ typedef struct {
 struct tm_svc {
     const tm_svc_config_t *cfg;
     natsConnection *nc;
+    tm_nats_reader_t *reader;
     route_ctx_t *routes;
     natsSubscription **subs;
+    atomic_bool subs_ready; /* subs filled: the reader may drain them */
     natsSubscription *health_sub;
     tm_admin_t *admin;
     tm_svc_worker_t *workers;
@@ -272,13 +276,13 @@ static void send_wire(tm_svc_t *svc, natsMsg *req, const wire_t *w, const char *
             s = natsMsgHeader_Set(out, name, json_string_value(val));
     }
     if (s == NATS_OK)
-        s = natsConnection_PublishMsg(svc->nc, out);
+        s = tm_nats_reader_publish(svc->reader, out);
     if (s != NATS_OK)
         TM_WARN("svc: reply not sent: %s", natsStatus_GetText(s));
     tm_nats_msg_free(out);
 }
 
-/* A problem reply sent straight from a NATS thread (queue full, draining). */
+/* A problem reply sent straight from the reader thread (queue full, draining). */
 static void send_problem_now(tm_svc_t *svc, natsMsg *msg, int status, const char *detail)
 {
     tm_call_t call;
@@ -297,13 +301,10 @@ static void send_problem_now(tm_svc_t *svc, natsMsg *msg, int status, const char
     reply_reset(&rep);
 }
 
-/* ---- NATS side: enqueue only ---- */
+/* ---- NATS side: the reader thread enqueues ---- */
 
-static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+static void enqueue(route_ctx_t *rc, natsMsg *msg)
 {
-    (void)nc;
-    (void)sub;
-    route_ctx_t *rc = closure;
     tm_svc_t *svc = rc->svc;
     pthread_mutex_lock(&svc->mu);
     bool ok = svc->accepting && svc->qlen < svc->qcap;
@@ -323,6 +324,28 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     tm_counter_add(full ? svc->rejected_full : svc->rejected_draining, 1);
     send_problem_now(svc, msg, 503, full ? "server busy, retry later" : "shutting down");
     tm_nats_msg_free(msg);
+}
+
+/* Reader thread, after each read: every request waiting in a route's subscription, queued. */
+static void drain_routes(void *ctx)
+{
+    tm_svc_t *svc = ctx;
+    if (!atomic_load(&svc->subs_ready))
+        return;
+    for (size_t i = 0; i < svc->cfg->nroutes; i++) {
+        int n = 0;
+        if (natsSubscription_GetPending(svc->subs[i], &n, NULL) != NATS_OK)
+            continue;
+        for (; n > 0; n--) {
+            natsMsg *msg = NULL;
+            natsStatus st = natsSubscription_NextMsg(&msg, svc->subs[i], 0);
+            if (st == NATS_SLOW_CONSUMER) /* reported once; the messages are still there */
+                st = natsSubscription_NextMsg(&msg, svc->subs[i], 0);
+            if (st != NATS_OK)
+                break;
+            enqueue(&svc->routes[i], msg);
+        }
+    }
 }
 
 static bool nats_up(tm_svc_t *svc)
@@ -894,8 +917,8 @@ static int subscribe_all(tm_svc_t *svc)
     const tm_svc_config_t *cfg = svc->cfg;
     svc->subs = tm_xcalloc(cfg->nroutes + 1, sizeof *svc->subs);
     for (size_t i = 0; i < cfg->nroutes; i++) {
-        natsStatus s = natsConnection_QueueSubscribe(&svc->subs[i], svc->nc, cfg->routes[i].subject,
-                                                     cfg->name, on_msg, &svc->routes[i]);
+        natsStatus s = natsConnection_QueueSubscribeSync(&svc->subs[i], svc->nc,
+                                                         cfg->routes[i].subject, cfg->name);
         if (s != NATS_OK) {
             TM_ERROR("svc: cannot subscribe %s: %s", cfg->routes[i].subject, natsStatus_GetText(s));
             return TM_ERR_NATS;
@@ -907,6 +930,7 @@ static int subscribe_all(tm_svc_t *svc)
         TM_ERROR("svc: cannot subscribe %s", cfg->health_subject);
         return TM_ERR_NATS;
     }
+    atomic_store(&svc->subs_ready, true);
     return TM_OK;
 }
 
@@ -926,7 +950,11 @@ tm_svc_t *tm_svc_start(const tm_svc_config_t *cfg)
         return NULL;
     tm_svc_t *svc = svc_new(cfg);
     tm_nats_opts_t nopts = {.send_asap = true, .name = cfg->name};
-    if (tm_nats_connect(cfg->nats_url, &nopts, &svc->nc) != TM_OK)
+    if (!(svc->reader = tm_nats_reader_new(drain_routes, svc)))
+        goto fail;
+    tm_nats_reader_opts(svc->reader, &nopts);
+    if (tm_nats_connect(cfg->nats_url, &nopts, &svc->nc) != TM_OK ||
+        tm_nats_reader_start(svc->reader, svc->nc) != TM_OK)
         goto fail;
     if (start_migrations(svc) != TM_OK || start_workers(svc) != TM_OK)
         goto fail;
@@ -1006,17 +1034,18 @@ static void reject_leftovers(tm_svc_t *svc)
 
 static void close_nats(tm_svc_t *svc)
 {
+    if (svc->health_sub)
+        (void)natsSubscription_Unsubscribe(svc->health_sub);
+    if (svc->nc) {
+        (void)natsConnection_FlushTimeout(svc->nc, 1000); /* the reader reads the PONG */
+        natsConnection_Close(svc->nc);
+    }
+    tm_nats_reader_stop(svc->reader); /* no drain_routes from here on */
     for (size_t i = 0; svc->subs && i < svc->cfg->nroutes; i++)
         natsSubscription_Destroy(svc->subs[i]);
-    if (svc->health_sub) {
-        (void)natsSubscription_Unsubscribe(svc->health_sub);
-        natsSubscription_Destroy(svc->health_sub);
-    }
-    if (svc->nc) {
-        (void)natsConnection_FlushTimeout(svc->nc, 1000);
-        natsConnection_Close(svc->nc);
-        natsConnection_Destroy(svc->nc);
-    }
+    natsSubscription_Destroy(svc->health_sub);
+    natsConnection_Destroy(svc->nc);
+    tm_nats_reader_free(svc->reader);
 }
 
 void tm_svc_stop(tm_svc_t *svc)

@@ -405,6 +405,82 @@ static void test_queue_full_answers_503(void **state)
     assert_int_equal(n200, 2);
 }
 
+static int h_fast(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    (void)req;
+    tm_svc_reply_json(rep, 200, json_pack("{s:i}", "worker", w->index));
+    return 0;
+}
+
+/* Value of an unlabelled counter in this process's metrics (-1 when absent). */
+static long metric_value(const char *name)
+{
+    char *text = tm_metrics_render(NULL);
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *at = strstr(text, needle);
+    long v = at ? strtol(at + strlen(needle), NULL, 10) : -1;
+    free(text);
+    return v;
+}
+
+typedef struct {
+    const char *subject;
+    int ok, failed;
+} burst_client_t;
+
+static void *burst_client(void *arg)
+{
+    burst_client_t *c = arg;
+    for (int i = 0; i < 400; i++) {
+        natsMsg *m = itest_request(nc, c->subject, "{}", NULL, 0, 3000);
+        if (itest_status(m) == 200)
+            c->ok++;
+        else
+            c->failed++;
+        natsMsg_Destroy(m);
+    }
+    return NULL;
+}
+
+/* Eight workers replying at once write to one NATS connection from eight threads: every
+ * reply arrives and the connection is never dropped (an empty flush racing a full one once
+ * made nats.c take the connection for closed and reconnect). */
+static void test_concurrent_replies_keep_the_connection(void **state)
+{
+    (void)state;
+    char name[80], subj[120];
+    itest_unique("burst", name, sizeof name);
+    snprintf(subj, sizeof subj, "it.%s.fast", name);
+    tm_svc_route_t r[] = {{.subject = subj, .fn = h_fast}};
+    tm_svc_config_t c = {.name = name,
+                         .nats_url = nats_url,
+                         .workers = 8,
+                         .queue_cap = 1024,
+                         .drain_timeout_ms = 3000,
+                         .routes = r,
+                         .nroutes = 1};
+    tm_svc_t *burst = tm_svc_start(&c);
+    assert_non_null(burst);
+    long reconnects = metric_value("tm_nats_reconnects_total");
+    pthread_t t[8];
+    burst_client_t cl[8];
+    for (int i = 0; i < 8; i++) {
+        cl[i] = (burst_client_t){.subject = subj};
+        assert_int_equal(pthread_create(&t[i], NULL, burst_client, &cl[i]), 0);
+    }
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        ok += cl[i].ok;
+        failed += cl[i].failed;
+    }
+    tm_svc_stop(burst);
+    assert_int_equal(failed, 0);
+    assert_int_equal(ok, 8 * 400);
+    assert_int_equal(metric_value("tm_nats_reconnects_total"), reconnects);
+}
+
 int main(void)
 {
     tm_log_init("itest", TM_LOG_ERROR);
@@ -419,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_admin_endpoints),
         cmocka_unit_test(test_admin_not_ready_and_draining),
         cmocka_unit_test(test_queue_full_answers_503),
+        cmocka_unit_test(test_concurrent_replies_keep_the_connection),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     nats_Close();
