@@ -2,14 +2,20 @@
 # HTTP benchmarks of tm-gateway against a running taskmesh stack (scripts/start.sh, or any
 # stack: point the BENCH_* variables at it). Starts its own gateway (rate limits off) on
 # BENCH_PORT, pinned to BENCH_SERVER_CPUS; wrk runs pinned to BENCH_CLIENT_CPUS.
-#   1. GET /api/v1/me (JWT + NATS round trip to tm-task) beside GET /healthz, 64 connections
+#   1. GET /api/v1/me (JWT + NATS round trip to tm-task) beside GET /healthz, 64 connections;
+#      then /api/v1/me at a fixed BENCH_RATE_ME req/s (open loop, paced.c) over 64 connections
 #   2. login storm (argon2id on tm-task) while /healthz p99 is measured
 #   3. cached GET (task by id, X-Cache: HIT) beside uncached /api/v1/me beside /healthz
 #   4. seeded database (>= 100,000 tasks, inserted with SQL into task.tasks): GET task by id,
-#      list (50 items, filtered), create, PATCH at 32 connections, cache off
+#      list (50 items, filtered), create, PATCH at 32 connections, cache off; GET task by id
+#      also at a fixed BENCH_RATE_GET req/s (open loop) over 32 connections
 #   5. slowloris (slowhttptest, 300 connections) while /healthz p99 is measured
 # Prints one markdown table row per measurement (also appended to $BENCH_OUT). BENCH_CPU=1
 # also prints each process's CPU time per request (utime + stime from /proc, by name).
+# wrk is closed-loop (each connection waits for its reply: mean latency = connections / rate);
+# the open-loop rows come from paced.c (built here with cc), which sends at a fixed rate and
+# times each request from when it was due, after BENCH_PACED_WARMUP s (default 2) of warm-up.
+# See README.md in this folder.
 # Usage: bench/http/run.sh [1 2 3 4 5]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,6 +31,9 @@ D=${BENCH_DURATION:-10s}
 SCPU=${BENCH_SERVER_CPUS:-0}
 CCPU=${BENCH_CLIENT_CPUS:-1}
 OUT=${BENCH_OUT:-/tmp/tm-bench-http.md}
+RATE_ME=${BENCH_RATE_ME:-5000}
+RATE_GET=${BENCH_RATE_GET:-5000}
+PWARM=${BENCH_PACED_WARMUP:-2}
 TMP=$(mktemp -d)
 BASE="http://127.0.0.1:$PORT"
 GW_PID=
@@ -32,6 +41,7 @@ export BENCH_PASSWORD=correct-horse-battery-9
 
 cleanup() { [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
+cc -O2 -Wall -Wextra -Werror -o "$TMP/paced" paced.c
 
 start_gw() { # extra TM_* settings as arguments
   [ -n "$GW_PID" ] && { kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true; }
@@ -52,9 +62,10 @@ cpu_snapshot() {
   done | awk '{ t[$1] += $2 } END { for (n in t) print n, t[n] }' | sort
 }
 # With BENCH_CPU=1: server CPU per request of each process name during a wrk run (stderr).
-cpu_per_request() { # NAME (after run_wrk) -> "  cpu us/req: name=N ..."
+cpu_per_request() { # NAME (after run_wrk or run_paced) -> "  cpu us/req: name=N ..."
   local reqs hz
-  reqs=$(awk '/requests in/ { print $1 }' "$TMP/$1.txt"); hz=$(getconf CLK_TCK)
+  reqs=$(awk '/requests in/ { print $1 } /^paced: rate=/ { sub(/.*total=/, ""); print $1 }' "$TMP/$1.txt")
+  hz=$(getconf CLK_TCK)
   join "$TMP/$1.cpu0" "$TMP/$1.cpu1" | awk -v r="${reqs:-0}" -v hz="$hz" '
     { d = ($3 - $2) * 1e6 / hz; if (r > 0) { line = line sprintf(" %s=%.0f", $1, d / r); sum += d / r } }
     END { printf "    cpu us/req:%s total=%.0f\n", line, sum }' >&2
@@ -71,6 +82,21 @@ run_wrk() {
     $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
     /Non-2xx or 3xx/ { err += $NF } /Socket errors/ { err += 1 }
     END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err }' "$TMP/$name.txt" >"$TMP/$name"
+}
+# paced NAME CONNS RATE ARGS... (open loop) -> "achieved p50_ms p99_ms errors" in $TMP/NAME and
+# "offered R/s, p99.9 N ms, late N" in $TMP/NAME.note
+run_paced() {
+  local name=$1 c=$2 rate=$3; shift 3
+  [ "${BENCH_CPU:-0}" = 1 ] && cpu_snapshot >"$TMP/$name.cpu0"
+  taskset -c "$CCPU" "$TMP/paced" -c "$c" -R "$rate" -d "$D" -w "$PWARM" "$@" >"$TMP/$name.txt" 2>&1 || true
+  [ "${BENCH_CPU:-0}" = 1 ] && { cpu_snapshot >"$TMP/$name.cpu1"; cpu_per_request "$name"; }
+  sed -n '2,5s/^/    /p' "$TMP/$name.txt" >&2
+  awk -v out="$TMP/$name" -v note="$TMP/$name.note" '/^paced: rate=/ {
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      printf "%.0f %.2f %.2f %d\n", v["achieved"], v["p50"], v["p99"], v["errors"] >out
+      printf "open loop: offered %s/s, p99.9 %.2f ms, late %d", v["rate"], v["p999"], v["late"] >note }' \
+    "$TMP/$name.txt"
+  [ -s "$TMP/$name" ] || { echo "0 0 0 -1" >"$TMP/$name"; echo "paced failed: $(tail -2 "$TMP/$name.txt")" >"$TMP/$name.note"; }
 }
 row() { # LABEL NAME [NOTE]
   read -r rps p50 p99 err <"$TMP/$2"
@@ -120,7 +146,7 @@ SQL
 header() { printf '\n| %s | req/s | p50 ms | p99 ms | errors | note |\n|---|---|---|---|---|---|\n' "$1" | tee -a "$OUT"; }
 
 SCEN=${*:-1 2 3 4 5}
-echo "# bench/http $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) nproc=$(nproc) server cpus=$SCPU client cpus=$CCPU duration=$D" | tee -a "$OUT"
+echo "# bench/http $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) nproc=$(nproc) server cpus=$SCPU client cpus=$CCPU duration=$D load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT"
 start_gw
 setup_user
 for s in $SCEN; do
@@ -129,6 +155,8 @@ for s in $SCEN; do
     header "1. /api/v1/me vs /healthz (64 conn)"
     run_wrk healthz 64 "$BASE/healthz"; row "GET /healthz" healthz
     run_wrk me 64 -H "$AUTH" "$BASE/api/v1/me"; row "GET /api/v1/me (NATS -> tm-task)" me "$(ratio me healthz) of /healthz"
+    run_paced me_paced 64 "$RATE_ME" -H "$AUTH" "$BASE/api/v1/me"
+    row "GET /api/v1/me, $RATE_ME req/s offered over 64 conn (open loop)" me_paced "$(cat "$TMP/me_paced.note"); target p99 <= 10 ms"
     ;;
   2)
     header "2. login storm (argon2id) + /healthz probe"
@@ -151,6 +179,9 @@ for s in $SCEN; do
     start_gw TM_CACHE_BYTES=0
     header "4. seeded database, cache off (32 conn)"
     run_wrk get 32 -H "$AUTH" -s ids.lua "$BASE"; row "GET /api/v1/tasks/{id} (random of 100k)" get "target >= 5000 req/s"
+    sed 's|^|/api/v1/tasks/|' "$TMP/ids" >"$TMP/task_paths"
+    run_paced get_paced 32 "$RATE_GET" -H "$AUTH" -s "$TMP/task_paths" "$BASE"
+    row "GET /api/v1/tasks/{id} at $RATE_GET req/s offered over 32 conn" get_paced "$(cat "$TMP/get_paced.note")"
     run_wrk list 32 -H "$AUTH" "$BASE/api/v1/tasks?workspace_id=$BENCH_WS&status=todo&priority=2&limit=50"
     row "GET /api/v1/tasks?workspace_id&status&priority&limit=50" list "target p99 <= 20 ms"
     run_wrk create 32 -H "$AUTH" -s create.lua "$BASE/api/v1/tasks"; row "POST /api/v1/tasks (one workspace)" create "target >= 2000 req/s"
