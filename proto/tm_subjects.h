@@ -14,6 +14,9 @@
 #define TM_SUBJ_AUTH_SESSIONS      "tm.v1.auth.sessions"
 #define TM_SUBJ_AUTH_REVOKE        "tm.v1.auth.revoke"
 #define TM_SUBJ_AUTH_SESSION_CHECK "tm.v1.auth.session_check"
+/* core NATS, empty payload: a standby tm-task replica wakes the active outbox relay after a
+ * COMMIT that wrote outbox rows (services/task/relay.h) */
+#define TM_SUBJ_RELAY_KICK "tm.v1.relay.kick"
 /* published (core NATS) by tm-task when a session is revoked: {"sid":..., "exp":<unix s>} */
 #define TM_SUBJ_AUTH_REVOKED      "tm.v1.auth.revoked"
 #define TM_SUBJ_ADMIN_USERS       "tm.v1.auth.admin_users"

@@ -15,7 +15,10 @@
 #include "tm_nats.h"
 #include "tm_util.h"
 
-#define FETCH_BATCH     64
+#define FETCH_BATCH 64
+/* Events per transaction. Each event's own transaction is a savepoint inside it, and past
+ * 64 subtransactions (PGPROC_MAX_CACHED_SUBXIDS) every snapshot in the cluster gets slower. */
+#define TXN_EVENTS      32
 #define FETCH_WAIT_MS   1000
 #define BACKOFF_MAX_MS  5000
 #define ACK_WAIT_MS     30000
@@ -97,11 +100,14 @@ static void drop_answers(const ai_touched_t *touched, void *arg)
         ai_cache_invalidate_user(c->cache, touched->ids[i]);
 }
 
-/* 0: ack; otherwise leave for redelivery. */
-static int handle(ai_consumer_t *c, natsMsg *m)
+/* Apply m inside the caller's transaction (ai_projection_apply's own transaction is then a
+ * savepoint). 0: ack it once that transaction commits (applied, duplicate, or dropped as
+ * bad); otherwise leave it for redelivery (its savepoint is rolled back). */
+static int handle(ai_consumer_t *c, natsMsg *m, ai_touched_t *touched)
 {
     tm_event_t ev;
     tm_json_errors_t errs = {0};
+    memset(touched, 0, sizeof *touched);
     const char *data = natsMsg_GetData(m);
     int len = natsMsg_GetDataLength(m);
     if (tm_event_decode(data ? data : "", len > 0 ? (size_t)len : 0, &ev, &errs) != TM_OK) {
@@ -112,21 +118,40 @@ static int handle(ai_consumer_t *c, natsMsg *m)
         tm_counter_add(c->bad, 1);
         return TM_OK;
     }
-    ai_touched_t touched;
     /* answers are dropped before the commit and after it: none computed from the old data
      * survives once the change is visible (see cache.h) */
-    int rc = ai_projection_apply(c->pg, &ev, &touched, drop_answers, c);
+    int rc = ai_projection_apply(c->pg, &ev, touched, drop_answers, c);
     if (rc == TM_ERR_INVALID) {
         tm_log_kv(TM_LOG_WARN, NULL, "consumer: event with bad data dropped",
                   (const char *[]){"event_id", ev.event_id, "type", ev.type, NULL});
         tm_counter_add(c->bad, 1);
+        memset(touched, 0, sizeof *touched);
         rc = TM_OK;
     } else if (rc == TM_OK) {
-        drop_answers(&touched, c);
         tm_counter_add(c->applied, 1);
     }
     tm_event_dispose(&ev);
     return rc;
+}
+
+/* Messages [from, to) of list in one transaction (one COMMIT, one WAL flush, for them all),
+ * stopping at the first that must be retried. Acks what the COMMIT made durable and returns
+ * how many that is (0 when the transaction failed). */
+static int apply_chunk(ai_consumer_t *c, natsMsgList *list, int from, int to)
+{
+    ai_touched_t touched[TXN_EVENTS];
+    if (tm_pg_begin(c->pg) != TM_OK)
+        return 0;
+    int n = 0;
+    while (from + n < to && handle(c, list->Msgs[from + n], &touched[n]) == TM_OK)
+        n++;
+    if (tm_pg_commit(c->pg, NULL) != TM_OK)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        drop_answers(&touched[i], c);
+        natsMsg_Ack(list->Msgs[from + i], NULL);
+    }
+    return n;
 }
 
 /* Returns false when Postgres failed (the caller backs off). */
@@ -142,18 +167,20 @@ static bool fetch_once(ai_consumer_t *c)
         nap(c, 500);
         return true;
     }
-    bool ok = true;
-    for (int i = 0; i < list.Count; i++) {
-        natsMsg *m = list.Msgs[i];
-        if (ok && handle(c, m) == TM_OK) {
-            natsMsg_Ack(m, NULL);
-        } else {
-            /* keep order: leave this and the rest of the batch for redelivery */
-            ok = false;
-            natsMsg_Nak(m, NULL);
-            tm_counter_add(c->retried, 1);
-        }
+    int done = 0;
+    while (done < list.Count) {
+        int to = done + TXN_EVENTS < list.Count ? done + TXN_EVENTS : list.Count;
+        int n = apply_chunk(c, &list, done, to);
+        done += n;
+        if (done < to)
+            break;
     }
+    /* keep order: leave the first failed message and the rest of the batch for redelivery */
+    for (int i = done; i < list.Count; i++) {
+        natsMsg_Nak(list.Msgs[i], NULL);
+        tm_counter_add(c->retried, 1);
+    }
+    bool ok = done == list.Count;
     natsMsgList_Destroy(&list);
     return ok;
 }

@@ -215,18 +215,29 @@ static int notify(tm_pg_t *pg, work_t *wk)
     return rc;
 }
 
-static int apply(rt_consumer_t *c, work_t *wk)
+/* One event's writes, inside the caller's transaction. */
+static int apply_one(rt_consumer_t *c, work_t *wk)
+{
+    int rc = notify(c->pg, wk); /* before the insert: it reads the task's previous event */
+    if (rc == TM_OK)
+        rc = store_event(c->pg, wk);
+    if (rc == TM_OK)
+        rc = project_membership(c->pg, &wk->ev);
+    return rc;
+}
+
+/* Events [from, to) of a batch in one transaction: one COMMIT (one WAL flush) for them all.
+ * Later events see earlier ones (prev_assignee reads the history the batch just wrote). */
+static int apply_range(rt_consumer_t *c, work_t *wk, int from, int to)
 {
     int rc = tm_pg_ensure(c->pg);
     if (rc == TM_OK)
         rc = tm_pg_begin(c->pg);
     if (rc != TM_OK)
         return rc;
-    rc = notify(c->pg, wk); /* before the insert: it reads the task's previous event */
-    if (rc == TM_OK)
-        rc = store_event(c->pg, wk);
-    if (rc == TM_OK)
-        rc = project_membership(c->pg, &wk->ev);
+    for (int i = from; i < to && rc == TM_OK; i++)
+        if (wk[i].ev.event_id[0])
+            rc = apply_one(c, &wk[i]);
     if (rc != TM_OK) {
         tm_pg_rollback(c->pg);
         return rc;
@@ -255,13 +266,12 @@ static void publish(rt_consumer_t *c, const work_t *wk)
         rt_deliver_user(c->nc, tm_json_str(n, "user_id", ""), json_object_get(n, "op"));
 }
 
-/* TM_OK: done (acked). Anything else: not acked; the caller naks and backs off. */
-static int handle(rt_consumer_t *c, natsMsg *m)
+/* Decode m into wk; a bad event is logged, counted and acked here (wk stays empty). */
+static void decode(rt_consumer_t *c, natsMsg *m, work_t *wk)
 {
-    work_t wk;
-    memset(&wk, 0, sizeof wk);
+    memset(wk, 0, sizeof *wk);
     tm_json_errors_t errs = {0};
-    if (tm_event_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &wk.ev, &errs) !=
+    if (tm_event_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &wk->ev, &errs) !=
         TM_OK) {
         tm_log_kv(TM_LOG_WARN, NULL, "realtime: bad event dropped",
                   (const char *[]){"subject", natsMsg_GetSubject(m), "field",
@@ -269,36 +279,64 @@ static int handle(rt_consumer_t *c, natsMsg *m)
                                    errs.count ? errs.e[0].reason : "", NULL});
         tm_counter_add(c->invalid, 1);
         natsMsg_Ack(m, NULL);
-        return TM_OK;
+        memset(wk, 0, sizeof *wk);
+        return;
     }
-    wk.task_id = rt_rules_task_id(&wk.ev);
-    wk.notices = json_array();
-    int rc = apply(c, &wk);
-    if (rc == TM_OK) {
-        publish(c, &wk);
-        natsMsg_Ack(m, NULL);
+    wk->task_id = rt_rules_task_id(&wk->ev);
+    wk->notices = json_array();
+}
+
+/* After the COMMIT of [from, to): deliveries, then acks. */
+static void finish_range(rt_consumer_t *c, natsMsgList *list, work_t *wk, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        if (!wk[i].ev.event_id[0])
+            continue;
+        publish(c, &wk[i]);
+        natsMsg_Ack(list->Msgs[i], NULL);
         tm_counter_add(c->ok, 1);
-    } else {
-        tm_counter_add(c->failed, 1);
-        TM_WARN("realtime: event %s not stored: %s", wk.ev.event_id, tm_strerror(rc));
     }
-    json_decref(wk.notices);
-    tm_event_dispose(&wk.ev);
-    return rc;
+}
+
+/* The batch in one transaction; when that fails, event by event (each in its own
+ * transaction, the events before a failing one acked), so one event Postgres refuses holds
+ * back only itself and what follows it. Returns how many events are done (acked). */
+static int apply_batch(rt_consumer_t *c, natsMsgList *list, work_t *wk)
+{
+    int n = list->Count;
+    if (apply_range(c, wk, 0, n) == TM_OK) {
+        finish_range(c, list, wk, 0, n);
+        return n;
+    }
+    int i = 0;
+    for (; i < n; i++) {
+        int rc = apply_range(c, wk, i, i + 1);
+        if (rc != TM_OK) {
+            tm_counter_add(c->failed, 1);
+            TM_WARN("realtime: event %s not stored: %s", wk[i].ev.event_id, tm_strerror(rc));
+            break;
+        }
+        finish_range(c, list, wk, i, i + 1);
+    }
+    return i;
 }
 
 static void run_batch(rt_consumer_t *c, natsMsgList *list)
 {
-    int i = 0;
-    for (; i < list->Count; i++) {
-        if (handle(c, list->Msgs[i]) != TM_OK)
-            break;
+    work_t *wk = tm_xcalloc((size_t)list->Count, sizeof *wk);
+    for (int i = 0; i < list->Count; i++)
+        decode(c, list->Msgs[i], &wk[i]);
+    int done = apply_batch(c, list, wk);
+    for (int i = done; i < list->Count; i++)
+        if (wk[i].ev.event_id[0])
+            natsMsg_NakWithDelay(list->Msgs[i], NAK_DELAY_MS, NULL);
+    for (int i = 0; i < list->Count; i++) {
+        json_decref(wk[i].notices);
+        tm_event_dispose(&wk[i].ev);
     }
-    if (i == list->Count)
-        return;
-    for (; i < list->Count; i++)
-        natsMsg_NakWithDelay(list->Msgs[i], NAK_DELAY_MS, NULL);
-    sleep_ms(c, RETRY_MS);
+    free(wk);
+    if (done < list->Count)
+        sleep_ms(c, RETRY_MS);
 }
 
 static void fetch_once(rt_consumer_t *c)

@@ -1,11 +1,13 @@
 /* rt_consumer: the TM_EVENTS consumer thread of tm-realtime.
  *
  * A durable pull consumer (cfg->consumer, AckExplicit, MaxAckPending capped) shared by every
- * replica. Per event, in one transaction on the thread's own Postgres connection: store it
- * in room history (idempotent by event_id), update the membership projection, create the
- * notifications; COMMIT; then publish the deliveries on the thread's own NATS connection;
- * then ack. A bad event is logged, counted and acked; a database failure naks the rest of
- * the batch for redelivery. NATS and Postgres restarts are survived (the consumer is
+ * replica. Per fetched batch, in one transaction on the thread's own Postgres connection
+ * (one COMMIT for the batch): for each event, store it in room history (idempotent by
+ * event_id), update the membership projection, create the notifications; COMMIT; then
+ * publish each event's deliveries on the thread's own NATS connection and ack it. A bad
+ * event is logged, counted and acked. When the batch's transaction fails, its events are
+ * applied one transaction each, as far as they go; a database failure naks the rest of the
+ * batch for redelivery. NATS and Postgres restarts are survived (the consumer is
  * re-created when it vanished). Metrics: tm_rt_events_total{result}, tm_rt_consumer_lag. */
 #ifndef RT_CONSUMER_H
 #define RT_CONSUMER_H

@@ -55,7 +55,7 @@ static tm_config_var_t *vars_for(task_config_t *c, size_t *n)
         {"TM_BOOTSTRAP_ADMIN_EMAIL", TM_CFG_STRING, &c->bootstrap_admin_email, NULL, 0, 0, false,
          false, NULL, "this user becomes admin at registration and at start"},
         {"TM_RELAY_SWEEP", TM_CFG_DURATION_MS, &c->relay_sweep_ms, "1s", 50, 60000, false, false,
-         NULL, "outbox relay sweep interval when no NOTIFY arrives"},
+         NULL, "outbox relay sweep interval when nothing wakes it (kicks, NOTIFY)"},
         {"TM_RELAY_BATCH", TM_CFG_INT, &c->relay_batch, "500", 1, 10000, false, false, NULL,
          "outbox rows the relay publishes per batch"},
         {"TM_OUTBOX_RETENTION", TM_CFG_DURATION_MS, &c->outbox_retention_ms, "720h", 0,

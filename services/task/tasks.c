@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "outbox.h"
+#include "relay.h"
 #include "task_json.h"
 #include "tm_log.h"
 #include "tm_query.h"
@@ -25,30 +26,43 @@
     "'minutes', e.minutes, 'started_at', task_ts_json(e.started_at), 'note', e.note, "             \
     "'created_at', task_ts_json(e.created_at))::text"
 
+/* The NOTIFY of outbox.h's outbox_append: a one-row subquery joined in runs it once. */
+#define NOTIFY_JOIN ", (SELECT pg_notify('tm_outbox', '')) AS n"
+#define OUTBOX_APPEND_SQL(join)                                                                    \
+    "WITH s AS (UPDATE workspaces SET event_seq = event_seq + 1 WHERE id = $1::uuid "              \
+    "RETURNING event_seq) "                                                                        \
+    "INSERT INTO outbox (event_id, workspace_id, seq, type, payload, actor_id) "                   \
+    "SELECT $2::uuid, $1::uuid, s.event_seq, $3, $4::jsonb, $5::uuid FROM s" join " RETURNING seq"
+/* The create, authorised in the same statement: the caller must be an owner or editor of the
+ * workspace and the assignee (if any) a member, else nothing is written and no row returns
+ * (task_create then asks why). */
+#define TASK_INSERT_EMIT_SQL(join)                                                                 \
+    "WITH ins AS (INSERT INTO tasks AS t (id, workspace_id, title, description, status, "          \
+    "priority, labels, assignee_id, due_at, estimate_minutes, created_by, completed_at) "          \
+    "SELECT $1::uuid, $2::uuid, $3, $4, $5::text, $6::smallint, "                                  \
+    "ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::uuid, $9::timestamptz, "              \
+    "$10::integer, $11::uuid, CASE WHEN $5::text = 'done' THEN now() END "                         \
+    "WHERE EXISTS (SELECT 1 FROM members m WHERE m.workspace_id = $2::uuid "                       \
+    "AND m.user_id = $11::uuid AND m.role IN ('owner', 'editor')) "                                \
+    "AND ($8::uuid IS NULL OR EXISTS (SELECT 1 FROM members a WHERE a.workspace_id = $2::uuid "    \
+    "AND a.user_id = $8::uuid)) "                                                                  \
+    "RETURNING task_to_json(t) AS j), "                                                            \
+    "s AS (UPDATE workspaces SET event_seq = event_seq + 1 WHERE id = $2::uuid "                   \
+    "AND EXISTS (SELECT 1 FROM ins) RETURNING event_seq) "                                         \
+    "INSERT INTO outbox (event_id, workspace_id, seq, type, payload, actor_id) "                   \
+    "SELECT $12::uuid, $2::uuid, s.event_seq, 'task.created', ins.j, $11::uuid "                   \
+    "FROM ins LEFT JOIN s ON true" join " RETURNING payload::text"
+
 const tm_pg_stmt_t tasks_stmts[] = {
-    {"outbox_append",
-     "WITH s AS (UPDATE workspaces SET event_seq = event_seq + 1 WHERE id = $1::uuid "
-     "RETURNING event_seq) "
-     "INSERT INTO outbox (event_id, workspace_id, seq, type, payload, actor_id) "
-     "SELECT $2::uuid, $1::uuid, s.event_seq, $3, $4::jsonb, $5::uuid FROM s RETURNING seq",
-     5},
+    {"outbox_append", OUTBOX_APPEND_SQL(NOTIFY_JOIN), 5},
+    {"outbox_append_quiet", OUTBOX_APPEND_SQL(""), 5},
     /* Insert + outbox event in one statement, so that without an open transaction it
      * commits on its own: one round trip, and the workspace row lock (event_seq) is held
      * only while the statement finishes and its commit is flushed. A vanished workspace
-     * leaves seq NULL: the NOT NULL check fails the whole statement. */
-    {"task_insert_emit",
-     "WITH ins AS (INSERT INTO tasks AS t (id, workspace_id, title, description, status, "
-     "priority, labels, assignee_id, due_at, estimate_minutes, created_by, completed_at) "
-     "VALUES ($1::uuid, $2::uuid, $3, $4, $5::text, $6::smallint, "
-     "ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::uuid, $9::timestamptz, "
-     "$10::integer, $11::uuid, CASE WHEN $5::text = 'done' THEN now() END) "
-     "RETURNING task_to_json(t) AS j), "
-     "s AS (UPDATE workspaces SET event_seq = event_seq + 1 WHERE id = $2::uuid "
-     "RETURNING event_seq) "
-     "INSERT INTO outbox (event_id, workspace_id, seq, type, payload, actor_id) "
-     "SELECT $12::uuid, $2::uuid, s.event_seq, 'task.created', ins.j, $11::uuid "
-     "FROM ins LEFT JOIN s ON true RETURNING payload::text",
-     12},
+     * leaves seq NULL: the NOT NULL check fails the whole statement. The _notify form is for
+     * a create inside tm_svc's idempotency transaction (see outbox.h). */
+    {"task_insert_emit", TASK_INSERT_EMIT_SQL(""), 12},
+    {"task_insert_emit_notify", TASK_INSERT_EMIT_SQL(NOTIFY_JOIN), 12},
     /* task_get / task_get_lock plus the caller's role ($2, may be NULL): one round trip
      * where tasks_load would otherwise ask access_member_role next. */
     {"task_get_role",
@@ -224,13 +238,20 @@ int tasks_finish_error(tm_svc_worker_t *w, bool in_txn, int err)
 int tasks_emit_commit(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *workspace_id,
                       const char *type, const json_t *payload)
 {
-    int rc = outbox_append(w->pg, workspace_id, type, req->call.user_id, payload, NULL, NULL);
+    /* Deeper, tm_svc's idempotency transaction commits later: NOTIFY then (outbox.h). */
+    bool own_commit = tm_pg_txn_depth(w->pg) == 1;
+    int rc =
+        own_commit
+            ? outbox_append_quiet(w->pg, workspace_id, type, req->call.user_id, payload, NULL, NULL)
+            : outbox_append(w->pg, workspace_id, type, req->call.user_id, payload, NULL, NULL);
     if (rc == TM_ERR_NOT_FOUND)
         rc = TM_ERR_INTERNAL; /* the workspace vanished under a task we hold locked */
     if (rc == TM_OK)
         rc = tm_pg_commit(w->pg, NULL);
     else
         tm_pg_rollback(w->pg);
+    if (rc == TM_OK && own_commit)
+        relay_kick();
     return rc;
 }
 
@@ -333,30 +354,73 @@ static int exec_task_row(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_rep
     return *out ? TM_OK : TM_ERR_INTERNAL;
 }
 
+/* The create statement refused: reply why (404/403 for the caller's role, 400 for the
+ * assignee). TM_OK when neither holds any more (membership changed meanwhile). */
+static int create_refused(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
+                          const char *ws, const json_t *full)
+{
+    int rc = tasks_authorize(w, req, rep, ws, TASK_PERM_WRITE);
+    if (rc == TM_OK)
+        rc = check_assignee(w, req, rep, ws, full);
+    return rc;
+}
+
+/* Insert + outbox event + authorisation in one round trip (task_insert_emit). */
+static int create_row(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
+                      const char *ws, const json_t *full, json_t **task, char id[37])
+{
+    /* Outside a transaction the statement commits itself and the relay is kicked after it;
+     * inside tm_svc's idempotency transaction the NOTIFY form wakes it at that COMMIT. */
+    bool own_commit = tm_pg_txn_depth(w->pg) == 0;
+    task_params_t p;
+    task_params_init(&p, full);
+    char event_id[37];
+    const char *params[12] = {id, ws};
+    memcpy(&params[2], p.v, sizeof p.v);
+    params[10] = req->call.user_id;
+    params[11] = event_id;
+    int rc = TM_OK;
+    for (int attempt = 0; attempt < 2 && rc == TM_OK && !*task; attempt++) {
+        tm_uuid_v4(id);
+        tm_uuid_v4(event_id);
+        PGresult *r = NULL;
+        rc = tm_pg_exec(w->pg, own_commit ? "task_insert_emit" : "task_insert_emit_notify", 12,
+                        params, &r, NULL);
+        if (rc != TM_OK)
+            break;
+        bool refused = PQntuples(r) != 1;
+        *task = refused ? NULL : task_json_from_result(r, 0, 0);
+        PQclear(r);
+        if (!refused && !*task)
+            rc = TM_ERR_INTERNAL;
+        else if (refused)
+            rc = create_refused(w, req, rep, ws, full);
+    }
+    task_params_dispose(&p);
+    if (rc == TM_OK && !*task) {
+        tm_svc_reply_problem(rep, req, 409, NULL, "the workspace changed meanwhile: retry");
+        rc = TM_ERR_CONFLICT;
+    }
+    if (rc == TM_OK && own_commit)
+        relay_kick();
+    return rc;
+}
+
 static int task_create(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
 {
     if (check_body(req, rep, req->json, TASK_BODY_CREATE) != TM_OK)
         return 0;
     const char *ws = tm_json_str(req->json, "workspace_id", "");
     json_t *full = task_json_merge(NULL, req->json), *task = NULL;
-    int rc = tasks_authorize(w, req, rep, ws, TASK_PERM_WRITE);
-    if (rc == TM_OK)
-        rc = check_assignee(w, req, rep, ws, full);
-    if (rc != TM_OK)
-        goto fail;
     char id[37];
-    tm_uuid_v4(id);
-    task_params_t p;
-    task_params_init(&p, full);
-    char event_id[37];
-    tm_uuid_v4(event_id);
-    const char *params[12] = {id, ws};
-    memcpy(&params[2], p.v, sizeof p.v);
-    params[10] = req->call.user_id;
-    params[11] = event_id;
-    rc = exec_task_row(w, req, rep, "task_insert_emit", 12, params, &task);
-    task_params_dispose(&p);
-    if (rc != TM_OK)
+    int rc;
+    if (!tm_is_uuid(req->call.user_id)) {
+        rc = tasks_authorize(w, req, rep, ws, TASK_PERM_WRITE); /* 401 or 404 */
+        if (rc == TM_OK)
+            rc = TM_ERR_INTERNAL;
+        goto fail;
+    }
+    if ((rc = create_row(w, req, rep, ws, full, &task, id)) != TM_OK)
         goto fail;
     char *loc = tm_xasprintf("/api/v1/tasks/%s", id);
     tm_svc_reply_header(rep, "Location", loc);
