@@ -16,6 +16,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "tm_error.h"
 #include "tm_json.h"
 
@@ -51,16 +53,16 @@ void task_params_dispose(task_params_t *p);
  * not a JSON object. Caller owns the result. */
 json_t *task_json_from_result(const PGresult *r, int row, int col);
 
-/* The columns of task_to_json (migrations/011_tasks.sql) as plain SQL values, for row
- * alias A: selecting these and building the object here costs Postgres ~2 us a row
- * instead of ~20 us for jsonb_build_object (measured on a 50-row list page). */
+/* The columns of task_to_json (migrations/011_tasks.sql) as their plain values, for row
+ * alias A, to be read in binary format (resultFormat 1): Postgres then runs no output
+ * function at all (uuid_out, to_char, to_json...: ~250 us of a 50-row list page, when
+ * jsonb_build_object cost ~20 us a row before that), and task_json_append_binary writes
+ * the object from the binary values. */
 #define TASK_COLUMNS_NUM 16
-#define TASK_COLUMNS_SQL(A)                                                                        \
-    A ".id::text, " A ".workspace_id::text, " A ".title, " A ".description, " A ".status, " A      \
-      ".priority, to_json(" A ".labels)::text, " A ".assignee_id::text, task_ts_json(" A           \
-      ".due_at), " A ".estimate_minutes, " A ".created_by::text, task_ts_json(" A ".created_at), " \
-      "task_ts_json(" A ".updated_at), task_ts_json(" A ".completed_at), " A                       \
-      ".time_spent_minutes, " A ".version"
+#define TASK_BIN_COLUMNS_SQL(A)                                                                    \
+    A ".id, " A ".workspace_id, " A ".title, " A ".description, " A ".status, " A ".priority, " A  \
+      ".labels, " A ".assignee_id, " A ".due_at, " A ".estimate_minutes, " A ".created_by, " A     \
+      ".created_at, " A ".updated_at, " A ".completed_at, " A ".time_spent_minutes, " A ".version"
 
 /* A growing text buffer (owned: free(p)). */
 typedef struct {
@@ -71,10 +73,36 @@ typedef struct {
 /* Make room for n more bytes; false on size overflow. */
 bool task_buf_reserve(task_buf_t *b, size_t n);
 
-/* Append to b the JSON text of the task in the TASK_COLUMNS_NUM columns of row starting
- * at col: the object task_to_json gives (same keys, types and key order), written
- * directly rather than through jansson (50 jansson objects cost more than the query).
- * TM_ERR_INTERNAL if a column is missing or a number is malformed (b unchanged). */
-int task_json_append_columns(task_buf_t *b, const PGresult *r, int row, int col);
+/* Longest text of a timestamp written here (year 294276 with microseconds), with its NUL. */
+#define TASK_TS_TEXT_MAX 40
+/* Room task_json_binary_key needs: a uuid's 36 characters and the NUL (times are shorter:
+ * a cursor's time key is at most 27 characters, see cursor.h). */
+#define TASK_KEY_TEXT_MAX 37
+
+/* True if the TASK_COLUMNS_NUM columns of r from col are binary with the types of
+ * TASK_BIN_COLUMNS_SQL (uuid, text, smallint, text[], timestamptz, integer, bigint). */
+bool task_json_binary_ok(const PGresult *r, int col);
+
+/* Append to b the JSON text of the task in the TASK_COLUMNS_NUM binary columns
+ * (TASK_BIN_COLUMNS_SQL) of row starting at col: the text task_to_json gives (keys, key
+ * order, escapes, millisecond UTC times, NULL for an infinite time), written directly
+ * rather than through jansson (50 jansson objects cost more than the query).
+ * TM_ERR_INTERNAL if a column is missing, of another type, or malformed (b unchanged). */
+int task_json_append_binary(task_buf_t *b, const PGresult *r, int row, int col);
+
+/* The objects of rows 0..nrows-1 (nrows <= PQntuples), comma-separated, as
+ * task_json_append_binary writes them; the column types are checked once. TM_ERR_INTERNAL
+ * as there (b unchanged). */
+int task_json_append_binary_rows(task_buf_t *b, const PGresult *r, int nrows, int col);
+
+/* task_ts_key()'s text of a binary timestamptz value us (microseconds since 2000-01-01
+ * UTC): "YYYY-MM-DDTHH:MM:SS.ffffffZ", or "infinity" / "-infinity". Returns its length. */
+size_t task_ts_key_text(int64_t us, char out[TASK_TS_TEXT_MAX]);
+
+/* The cursor key text of a binary sort-key column: task_ts_key's text for a timestamptz,
+ * decimal for smallint/integer/bigint, a real in the fewest digits that read back as the
+ * same float4 (float4out's text), a uuid's 36 characters. cap >= TASK_KEY_TEXT_MAX.
+ * TM_ERR_INTERNAL for NULL, another type, or a time too long for cap. */
+int task_json_binary_key(const PGresult *r, int row, int col, char *out, size_t cap);
 
 #endif
