@@ -58,7 +58,8 @@ start_gw() { # extra TM_* settings as arguments
 cpu_snapshot() {
   local p
   for p in $(pgrep -f 'tm-gateway|tm-task|tm-realtime|tm-ai|nats-server|postgres'); do
-    awk -v n="$(tr -d '\0' <"/proc/$p/comm" 2>/dev/null)" '{ print n, $14 + $15 }' "/proc/$p/stat" 2>/dev/null
+    # a process may exit between pgrep and here: skip it (set -e would end the script)
+    awk -v n="$(tr -d '\0' <"/proc/$p/comm" 2>/dev/null)" '{ print n, $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true
   done | awk '{ t[$1] += $2 } END { for (n in t) print n, t[n] }' | sort
 }
 # With BENCH_CPU=1: server CPU per request of each process name during a wrk run (stderr).
