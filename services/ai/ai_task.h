@@ -20,6 +20,9 @@ typedef struct {
     int64_t completed_at;     /* 0 = open */
     int32_t estimate_minutes; /* 0 = none */
     int32_t logged_minutes;   /* time tracked, 0 = none */
+    /* the title's keywords as ai_title_keywords writes them ("w1\0w2\0\0"), computed once
+     * when the task is loaded; NULL: worked out from the title when needed */
+    const char *keywords;
 } ai_task_t;
 
 #endif

@@ -29,6 +29,8 @@ struct ai_cache {
     uint64_t epoch;
     entry_t **buckets;
     entry_t *head, *tail;
+    ai_cache_listener_fn listener;
+    void *listener_arg;
 };
 
 static uint64_t fnv(const char *a, const char *b)
@@ -232,7 +234,15 @@ size_t ai_cache_invalidate_user(ai_cache_t *c, const char *user_id)
         }
     }
     pthread_mutex_unlock(&c->mu);
+    if (c->listener)
+        c->listener(user_id, c->listener_arg);
     return n;
+}
+
+void ai_cache_set_listener(ai_cache_t *c, ai_cache_listener_fn fn, void *arg)
+{
+    c->listener = fn;
+    c->listener_arg = arg;
 }
 
 size_t ai_cache_size(ai_cache_t *c)

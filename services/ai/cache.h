@@ -14,7 +14,7 @@
  * A reply computed while an invalidation ran (ai_cache_epoch() moved between the read of
  * the generation and the put) is stored unconfirmed: its first hit checks the generation.
  * At most `capacity` entries: the least recently used goes. Thread-safe (one mutex).
- * capacity 0 or ttl 0 disables the cache. */
+ * capacity 0 or ttl 0 disables the cache (invalidations still reach the listener). */
 #ifndef AI_CACHE_H
 #define AI_CACHE_H
 
@@ -50,8 +50,13 @@ uint64_t ai_cache_epoch(ai_cache_t *c);
  * entry with the same (user, key). */
 void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t gen, uint64_t epoch,
                   const char *text, int64_t now_ms);
-/* Drop every entry of user_id; returns how many. */
+/* Drop every entry of user_id, then tell the listener; returns how many entries. */
 size_t ai_cache_invalidate_user(ai_cache_t *c, const char *user_id);
+/* Called (outside the cache's lock) by every ai_cache_invalidate_user: the consumer's one
+ * signal that a user's projection changes also reaches the in-memory task sets (tsets.h).
+ * Set once, before any invalidation (main thread, before the consumer starts). */
+typedef void (*ai_cache_listener_fn)(const char *user_id, void *arg);
+void ai_cache_set_listener(ai_cache_t *c, ai_cache_listener_fn fn, void *arg);
 size_t ai_cache_size(ai_cache_t *c);
 
 #endif

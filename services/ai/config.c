@@ -12,7 +12,7 @@
 #define TM_MIGRATIONS_DIR "migrations"
 #endif
 
-#define NVARS 28
+#define NVARS 29
 #define W_MAX 100.0
 
 static void table_llm(ai_config_t *c, tm_config_var_t *v)
@@ -104,10 +104,17 @@ static void table_ai(ai_config_t *c, tm_config_var_t *v)
         {.name = "TM_AI_MAX_TASKS",
          .type = TM_CFG_INT,
          .target = &c->max_tasks,
-         .defval = "2000",
+         .defval = "10000",
          .min = 10,
-         .max = 20000,
-         .help = "most recent tasks loaded per user per request"},
+         .max = 100000,
+         .help = "most recently updated tasks of a user that answers consider"},
+        {.name = "TM_AI_TASKSET_BYTES",
+         .type = TM_CFG_BYTES,
+         .target = &c->taskset_bytes,
+         .defval = "64MiB",
+         .min = 0,
+         .max = (int64_t)64 << 30,
+         .help = "memory for users' tasks kept decoded (LRU by user; 0 = load per request)"},
         {.name = "TM_AI_CACHE_TTL",
          .type = TM_CFG_DURATION_MS,
          .target = &c->cache_ttl_ms,

@@ -20,7 +20,8 @@ typedef struct {
     int64_t drain_timeout_ms;    /* TM_DRAIN_TIMEOUT */
     char *migrations_dir;        /* TM_MIGRATIONS_DIR */
     char *consumer;              /* TM_AI_CONSUMER: durable consumer name on TM_EVENTS */
-    int64_t max_tasks;           /* TM_AI_MAX_TASKS: tasks loaded per user per request */
+    int64_t max_tasks;           /* TM_AI_MAX_TASKS: a user's tasks answers consider */
+    int64_t taskset_bytes;       /* TM_AI_TASKSET_BYTES: in-memory task sets (tsets.h) */
     int64_t cache_ttl_ms;        /* TM_AI_CACHE_TTL */
     int64_t cache_entries;       /* TM_AI_CACHE_ENTRIES */
     int provider;                /* TM_AI_PROVIDER: ai_provider_t */

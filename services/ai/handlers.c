@@ -95,6 +95,16 @@ void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, const
     free(text);
 }
 
+int ai_h_tasks(tm_svc_worker_t *w, const char *user, const ai_h_cached_t *ctx, ai_tsets_ref_t *ref)
+{
+    return ai_tsets_acquire(ai_h_app(w)->tsets, w->pg, user, tm_now_ms(), ctx ? ctx->gen : -1, ref);
+}
+
+void ai_h_tasks_done(tm_svc_worker_t *w, ai_tsets_ref_t *ref)
+{
+    ai_tsets_release(ai_h_app(w)->tsets, ref);
+}
+
 void ai_h_reply_cached(tm_svc_reply_t *rep, char *text)
 {
     rep->status = 200;
@@ -166,13 +176,13 @@ static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_
         ai_h_reply_cached(rep, hit);
         return TM_OK;
     }
-    ai_task_set_t set;
-    int rc = ai_projection_load(w->pg, user, ai_h_app(w)->cfg->max_tasks, &set);
+    ai_tsets_ref_t ref;
+    int rc = ai_h_tasks(w, user, &cc, &ref);
     if (rc != TM_OK)
         return rc;
     int64_t now = tm_wall_ms();
-    json_t *out = ai_insights(set.tasks, set.n, now, &tz);
-    ai_task_set_dispose(&set);
+    json_t *out = ai_insights(ref.set->tasks, ref.set->n, now, &tz);
+    ai_h_tasks_done(w, &ref);
     json_object_set_new(out, "timezone", json_string(tzname));
     json_object_set_new(out, "generated_at", ai_h_time(now));
     json_object_set_new(out, "source", json_string("rules"));
@@ -214,22 +224,27 @@ static int rec_query(const tm_svc_req_t *req, tm_svc_reply_t *rep, rec_query_t *
     return TM_OK;
 }
 
-static bool is_open(const ai_task_set_t *s, size_t i, const char *ws)
+typedef struct {
+    const ai_task_set_t *set;
+    bool any_ws;
+    ai_uuid_key_t ws;
+} open_pick_t;
+
+static bool is_open(size_t i, void *arg)
 {
-    return s->tasks[i].completed_at == 0 && strcmp(s->meta[i].status, "done") != 0 &&
-           strcmp(s->meta[i].status, "archived") != 0 &&
-           (!*ws || strcmp(s->meta[i].workspace_id, ws) == 0);
+    const open_pick_t *p = arg;
+    const ai_task_meta_t *m = &p->set->meta[i];
+    return p->set->tasks[i].completed_at == 0 && !m->done && !m->archived &&
+           (p->any_ws || ai_uuid_key_eq(m->ws_key, p->ws));
 }
 
-static json_t *rec_item(const ai_task_t *t, const ai_task_meta_t *m, const ai_task_set_t *hist_set,
-                        const ai_task_t *hist, size_t nh, int64_t now, const ai_weights_t *wt)
+static json_t *rec_item(const ai_task_t *t, const ai_task_meta_t *m, const ai_history_t *hist,
+                        int64_t now, const ai_weights_t *wt)
 {
-    (void)hist_set;
     ai_urgency_parts_t p;
     double score = ai_urgency(t, now, wt, &p);
     size_t samples = 0;
-    int est = ai_estimate_minutes(hist, nh, t->title, t->labels, t->n_labels, t->estimate_minutes,
-                                  &samples);
+    int est = ai_history_estimate(hist, t, &samples);
     const char *src = samples ? "history" : t->estimate_minutes > 0 ? "task" : "default";
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f, s:f, s:f}, s:i, s:s, s:i, "
                      "s:s}",
@@ -241,30 +256,21 @@ static json_t *rec_item(const ai_task_t *t, const ai_task_meta_t *m, const ai_ta
                      ai_difficulty(est));
 }
 
+/* The open tasks ranked by urgency: one scoring pass keeping the best q->limit. */
 static json_t *recommend(const ai_task_set_t *s, const rec_query_t *q, const ai_weights_t *wt)
 {
-    ai_task_t *open = tm_xcalloc(s->n + 1, sizeof *open),
-              *hist = tm_xcalloc(s->n + 1, sizeof *hist);
-    size_t *idx = tm_xcalloc(s->n + 1, sizeof *idx), *order = tm_xcalloc(s->n + 1, sizeof *order);
-    size_t no = 0, nh = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        if (is_open(s, i, q->workspace_id)) {
-            idx[no] = i;
-            open[no++] = s->tasks[i];
-        } else if (s->tasks[i].completed_at) {
-            hist[nh++] = s->tasks[i];
-        }
-    }
+    size_t order[RECOMMEND_MAX];
     int64_t now = tm_wall_ms();
-    ai_urgency_rank(open, no, now, wt, order);
+    open_pick_t pick = {.set = s, .any_ws = !q->workspace_id[0]};
+    (void)ai_uuid_key(q->workspace_id, &pick.ws);
+    size_t k = ai_urgency_top(s->tasks, s->n, is_open, &pick, now, wt, (size_t)q->limit, order);
+    ai_history_t hist;
+    ai_history_init(&hist, s->tasks, s->n);
     json_t *data = json_array();
-    for (size_t k = 0; k < no && (int64_t)k < q->limit; k++)
-        json_array_append_new(
-            data, rec_item(&open[order[k]], &s->meta[idx[order[k]]], s, hist, nh, now, wt));
-    free(open);
-    free(hist);
-    free(idx);
-    free(order);
+    for (size_t i = 0; i < k; i++)
+        json_array_append_new(data,
+                              rec_item(&s->tasks[order[i]], &s->meta[order[i]], &hist, now, wt));
+    ai_history_dispose(&hist);
     return json_pack("{s:o, s:o, s:s, s:b}", "data", data, "generated_at", ai_h_time(now), "source",
                      "rules", "cached", 0);
 }
@@ -283,12 +289,12 @@ static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
         ai_h_reply_cached(rep, hit);
         return TM_OK;
     }
-    ai_task_set_t set;
-    int rc = ai_projection_load(w->pg, user, ai_h_app(w)->cfg->max_tasks, &set);
+    ai_tsets_ref_t ref;
+    int rc = ai_h_tasks(w, user, &cc, &ref);
     if (rc != TM_OK)
         return rc;
-    json_t *out = recommend(&set, &q, &ai_h_app(w)->cfg->weights);
-    ai_task_set_dispose(&set);
+    json_t *out = recommend(ref.set, &q, &ai_h_app(w)->cfg->weights);
+    ai_h_tasks_done(w, &ref);
     ai_h_cache_put(w, user, key, &cc, out);
     tm_svc_reply_json(rep, 200, out);
     return TM_OK;

@@ -17,10 +17,12 @@
 #include "llm.h"
 #include "projection.h"
 #include "tm_svc.h"
+#include "tsets.h"
 
 typedef struct {
     const ai_config_t *cfg; /* read-only */
     ai_cache_t *cache;      /* thread-safe */
+    ai_tsets_t *tsets;      /* thread-safe: the users' tasks in memory */
     ai_llm_t *llm;          /* NULL when TM_AI_PROVIDER=none */
 } ai_app_t;
 
@@ -49,6 +51,12 @@ char *ai_h_cache_get(tm_svc_worker_t *w, const char *user, const char *key, ai_h
 /* Store reply (its "cached" member is stored as true). */
 void ai_h_cache_put(tm_svc_worker_t *w, const char *user, const char *key, const ai_h_cached_t *ctx,
                     json_t *reply);
+/* The user's tasks for this request (ai_tsets_acquire with the worker's Postgres), at least
+ * as new as the generation ctx read (so the reply is stored under a generation its data
+ * has; ctx may be NULL). Hold them only while computing (a refresh waits for readers). */
+int ai_h_tasks(tm_svc_worker_t *w, const char *user, const ai_h_cached_t *ctx,
+               ai_tsets_ref_t *ref) TM_WUR;
+void ai_h_tasks_done(tm_svc_worker_t *w, ai_tsets_ref_t *ref);
 /* 200 with text (stolen) as the JSON body. */
 void ai_h_reply_cached(tm_svc_reply_t *rep, char *text);
 json_t *ai_h_time(int64_t ms); /* RFC 3339 string or null */

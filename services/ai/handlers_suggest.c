@@ -20,11 +20,13 @@
 #define DEADLINE_RESERVE_MS  500
 
 const tm_pg_stmt_t ai_handler_stmts[] = {
+    /* every item of one answer in one statement (one round trip, atomic on its own) */
     {"sugg_insert",
-     "INSERT INTO suggestions (id, user_id, workspace_id, kind, title, item, "
-     "source, model, prompt_hash, latency_ms, tokens) VALUES ($1, $2, $3, $4, $5, "
-     "$6::jsonb, $7, $8, $9, $10::int, $11::int)",
-     11},
+     "INSERT INTO suggestions (id, user_id, workspace_id, kind, title, item, source, model, "
+     "prompt_hash, latency_ms, tokens) SELECT (e->>'id')::uuid, $1, "
+     "(e->>'workspace_id')::uuid, COALESCE(e->>'kind', 'focus'), COALESCE(e->>'title', ''), "
+     "e, $2, $3, $4, $5::int, $6::int FROM jsonb_array_elements($7::jsonb) AS e",
+     7},
     {"sugg_get",
      "SELECT item::text, COALESCE(workspace_id::text, ''), status FROM suggestions "
      "WHERE id = $1 AND user_id = $2",
@@ -80,22 +82,21 @@ static json_t *rules_tasks(const json_t *s)
 
 static json_t *rules_items(const ai_task_set_t *set, const char *ws, size_t limit)
 {
-    ai_task_t *open = tm_xcalloc(set->n + 1, sizeof *open),
-              *hist = tm_xcalloc(set->n + 1, sizeof *hist);
-    size_t no = 0, nh = 0;
-    for (size_t i = 0; i < set->n; i++) {
-        const char *st = set->meta[i].status;
-        if (set->tasks[i].completed_at)
-            hist[nh++] = set->tasks[i];
-        else if (strcmp(st, "archived") != 0 && (!ws || strcmp(set->meta[i].workspace_id, ws) == 0))
+    /* open: a copy of the open tasks of the workspace; the history is the whole set (every
+     * rule reads only its completed tasks), so it is not copied */
+    ai_task_t *open = tm_xmalloc((set->n + 1) * sizeof *open);
+    size_t no = 0;
+    ai_uuid_key_t key;
+    (void)ai_uuid_key(ws, &key);
+    for (size_t i = 0; i < set->n; i++)
+        if (!set->tasks[i].completed_at && !set->meta[i].archived &&
+            (!ws || ai_uuid_key_eq(set->meta[i].ws_key, key)))
             open[no++] = set->tasks[i];
-    }
     ai_suggest_opts_t o;
     ai_suggest_defaults(&o);
     o.max_suggestions = limit;
-    json_t *items = ai_suggest(open, no, hist, nh, tm_wall_ms(), &o);
+    json_t *items = ai_suggest(open, no, set->tasks, set->n, tm_wall_ms(), &o);
     free(open);
-    free(hist);
     size_t i;
     json_t *s;
     json_array_foreach(items, i, s) json_object_set_new(s, "tasks", rules_tasks(s));
@@ -129,17 +130,25 @@ static void log_call(tm_svc_worker_t *w, const char *user, const round_t *r,
     PQclear(pr);
 }
 
-static void try_llm(tm_svc_worker_t *w, const tm_svc_req_t *req, const ai_task_set_t *set,
-                    const char *context, size_t limit, round_t *r)
+/* The prompt for the model, from the user's tasks (read under the set's lock). */
+static json_t *llm_prompt(const tm_svc_req_t *req, const ai_task_set_t *set, const char *context,
+                          size_t limit)
 {
-    ai_app_t *app = ai_h_app(w);
     int64_t now = tm_wall_ms();
     ai_tz_t utc;
     if (ai_tz_init(&utc, "UTC") != TM_OK)
-        return;
+        return NULL;
     json_t *analytics = ai_insights(set->tasks, set->n, now, &utc);
     json_t *msgs = ai_prompt_messages(req->call.user_id, set, analytics, context, limit, now);
     json_decref(analytics);
+    return msgs;
+}
+
+/* Ask the model (the user's tasks are not held meanwhile: the call may take seconds). */
+static void try_llm(tm_svc_worker_t *w, const tm_svc_req_t *req, json_t *msgs, size_t limit,
+                    round_t *r)
+{
+    ai_app_t *app = ai_h_app(w);
     ai_prompt_hash(msgs, r->prompt_hash);
     r->model = ai_llm_model(app->llm);
     ai_llm_result_t res;
@@ -147,7 +156,6 @@ static void try_llm(tm_svc_worker_t *w, const tm_svc_req_t *req, const ai_task_s
     int rc = budget > 0 ? ai_llm_suggest(app->llm, msgs, limit, budget, &res) : TM_ERR_TIMEOUT;
     if (budget <= 0)
         res = (ai_llm_result_t){.result = "timeout"};
-    json_decref(msgs);
     r->latency_ms = res.latency_ms;
     r->tokens = res.tokens;
     if (strcmp(res.result, "busy") != 0 && strcmp(res.result, "breaker_open") != 0)
@@ -163,61 +171,46 @@ static void try_llm(tm_svc_worker_t *w, const tm_svc_req_t *req, const ai_task_s
 
 /* ---- storage and reply ---- */
 
-static const char *item_workspace(const json_t *it, const ai_task_set_t *set, const char *ws)
+/* Each item's workspace into its "workspace_id": the asked one, else that of the task it
+ * is about (from the user's set), else null. */
+static void item_workspaces(json_t *items, const ai_task_set_t *set, const char *ws)
 {
-    if (ws)
-        return ws;
-    const char *tid = tm_json_str(it, "task_id", NULL);
-    for (size_t i = 0; tid && i < set->n; i++)
-        if (set->tasks[i].id && strcmp(set->tasks[i].id, tid) == 0)
-            return set->meta[i].workspace_id;
-    return NULL;
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *tid = tm_json_str(it, "task_id", NULL), *found = ws;
+        long k = !ws && tid ? ai_task_set_find(set, tid) : -1;
+        if (k >= 0)
+            found = set->meta[k].workspace_id;
+        json_object_set_new(it, "workspace_id", found ? json_string(found) : json_null());
+    }
 }
 
-static int store_item(tm_svc_worker_t *w, const char *user, const char *ws, json_t *it,
-                      const round_t *r)
+/* Give every item its id and store them all, with the round's provenance. */
+static int store_all(tm_svc_worker_t *w, const char *user, const round_t *r)
 {
-    char id[37], lat[24], tok[24];
-    tm_uuid_v4(id);
-    json_object_set_new(it, "id", json_string(id));
-    json_object_set_new(it, "workspace_id", ws ? json_string(ws) : json_null());
-    snprintf(lat, sizeof lat, "%lld", (long long)r->latency_ms);
-    snprintf(tok, sizeof tok, "%lld", (long long)r->tokens);
-    char *item = tm_json_dumps(it, NULL);
-    bool llm = strcmp(r->source, "llm") == 0;
-    const char *p[11] = {id,
-                         user,
-                         ws,
-                         tm_json_str(it, "kind", "focus"),
-                         tm_json_str(it, "title", ""),
-                         item,
-                         r->source,
-                         llm ? r->model : NULL,
-                         llm ? r->prompt_hash : NULL,
-                         lat,
-                         tok};
-    PGresult *pr = NULL;
-    int rc = tm_pg_exec(w->pg, "sugg_insert", 11, p, &pr, NULL);
-    PQclear(pr);
-    free(item);
-    return rc;
-}
-
-static int store_all(tm_svc_worker_t *w, const char *user, const char *ws, const ai_task_set_t *set,
-                     const round_t *r)
-{
-    int rc = tm_pg_begin(w->pg);
     size_t i;
     json_t *it;
     json_array_foreach(r->items, i, it)
     {
-        if (rc != TM_OK)
-            break;
-        rc = store_item(w, user, item_workspace(it, set, ws), it, r);
+        char id[37];
+        tm_uuid_v4(id);
+        json_object_set_new(it, "id", json_string(id));
     }
-    if (rc == TM_OK)
-        return tm_pg_commit(w->pg, NULL);
-    tm_pg_rollback(w->pg);
+    if (json_array_size(r->items) == 0)
+        return TM_OK;
+    char lat[24], tok[24];
+    snprintf(lat, sizeof lat, "%lld", (long long)r->latency_ms);
+    snprintf(tok, sizeof tok, "%lld", (long long)r->tokens);
+    char *items = tm_json_dumps(r->items, NULL);
+    bool llm = strcmp(r->source, "llm") == 0;
+    const char *p[7] = {user, r->source, llm ? r->model : NULL, llm ? r->prompt_hash : NULL, lat,
+                        tok,  items};
+    PGresult *pr = NULL;
+    int rc = tm_pg_exec(w->pg, "sugg_insert", 7, p, &pr, NULL);
+    PQclear(pr);
+    free(items);
     return rc;
 }
 
@@ -236,6 +229,43 @@ static json_t *round_reply(const round_t *r)
     return out;
 }
 
+/* Ask the model, then find its items' workspaces in the user's set (held again). */
+static int llm_round(tm_svc_worker_t *w, const tm_svc_req_t *req, json_t *msgs, const char *ws,
+                     size_t limit, const ai_h_cached_t *cc, round_t *r)
+{
+    try_llm(w, req, msgs, limit, r);
+    json_decref(msgs);
+    ai_tsets_ref_t ref;
+    int rc = ai_h_tasks(w, req->call.user_id, cc, &ref);
+    if (rc != TM_OK) {
+        json_decref(r->items);
+        r->items = NULL;
+        return rc;
+    }
+    item_workspaces(r->items, ref.set, ws);
+    ai_h_tasks_done(w, &ref);
+    return TM_OK;
+}
+
+/* The rules' items, then the model's when one is configured; each item with its
+ * workspace. The user's tasks are not held during the model call. */
+static int suggest_round(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *ws, size_t limit,
+                         const ai_h_cached_t *cc, round_t *r)
+{
+    ai_app_t *app = ai_h_app(w);
+    ai_tsets_ref_t ref;
+    int rc = ai_h_tasks(w, req->call.user_id, cc, &ref);
+    if (rc != TM_OK)
+        return rc;
+    r->items = rules_items(ref.set, ws, limit);
+    json_t *msgs =
+        app->llm ? llm_prompt(req, ref.set, tm_json_str(req->json, "context", NULL), limit) : NULL;
+    if (!msgs)
+        item_workspaces(r->items, ref.set, ws);
+    ai_h_tasks_done(w, &ref);
+    return msgs ? llm_round(w, req, msgs, ws, limit, cc, r) : TM_OK;
+}
+
 static void suggest_key(const tm_svc_req_t *req, size_t limit, char *key, size_t cap)
 {
     const char *ctx = tm_json_str(req->json, "context", "");
@@ -248,7 +278,6 @@ int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *re
 {
     if (!ai_h_user(req, rep) || tm_svc_check_body(req, rep, suggest_fields, 3) != TM_OK)
         return TM_OK;
-    ai_app_t *app = ai_h_app(w);
     const char *user = req->call.user_id, *ws = tm_json_str(req->json, "workspace_id", NULL);
     size_t limit = (size_t)tm_json_int(req->json, "limit", SUGGEST_DEFAULT);
     char key[160];
@@ -259,15 +288,11 @@ int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *re
         ai_h_reply_cached(rep, hit);
         return TM_OK;
     }
-    ai_task_set_t set;
-    int rc = ai_projection_load(w->pg, user, app->cfg->max_tasks, &set);
+    round_t r = {.source = "rules"};
+    int rc = suggest_round(w, req, ws, limit, &cc, &r);
     if (rc != TM_OK)
         return rc;
-    round_t r = {.items = rules_items(&set, ws, limit), .source = "rules"};
-    if (app->llm)
-        try_llm(w, req, &set, tm_json_str(req->json, "context", NULL), limit, &r);
-    rc = store_all(w, user, ws, &set, &r);
-    ai_task_set_dispose(&set);
+    rc = store_all(w, user, &r);
     if (rc != TM_OK) {
         json_decref(r.items);
         return rc;

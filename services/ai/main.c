@@ -1,5 +1,5 @@
-/* tm-ai: wiring only. Configuration, logging, the answer cache, the LLM client, the
- * TM_EVENTS consumer, the service harness with the ai routes, signals. */
+/* tm-ai: wiring only. Configuration, logging, the answer cache, the in-memory task sets,
+ * the LLM client, the TM_EVENTS consumer, the service harness with the ai routes, signals. */
 #include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "tm_log.h"
 #include "tm_subjects.h"
 #include "tm_svc.h"
+#include "tsets.h"
 
 static int usage(const char *arg)
 {
@@ -83,7 +84,11 @@ int main(int argc, char **argv)
     ai_app_t app = {
         .cfg = &cfg,
         .cache = ai_cache_new((size_t)cfg.cache_entries, cfg.cache_ttl_ms, AI_CACHE_RECHECK_MS),
+        .tsets = ai_tsets_new((size_t)cfg.taskset_bytes, cfg.max_tasks, AI_CACHE_RECHECK_MS,
+                              &ai_tsets_pg_source),
         .llm = ai_llm_new(&cfg)};
+    /* the consumer drops a user's answers through the cache: the task sets hear it too */
+    ai_cache_set_listener(app.cache, ai_tsets_on_invalidate, app.tsets);
     tm_svc_config_t sc = svc_config(&cfg, &app, stmts, nstmts);
     tm_svc_t *svc = tm_svc_start(&sc);
     int rc = 1;
@@ -98,6 +103,7 @@ int main(int argc, char **argv)
     }
     ai_llm_free(app.llm);
     ai_cache_free(app.cache);
+    ai_tsets_free(app.tsets);
     free(stmts);
     ai_config_free(&cfg);
     nats_Close();

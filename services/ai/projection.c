@@ -8,6 +8,10 @@
 #include "tm_log.h"
 #include "tm_util.h"
 
+#define RING_(n) #n
+#define RING1(n) RING_(n)
+#define RING     RING1(AI_CHANGE_RING)
+
 /* proj_load's columns, in the order of the LC_* indexes below. */
 #define LOAD_COLS                                                                                  \
     "id, workspace_id, title, description, status, priority, labels, created_by, assignee_id, "    \
@@ -65,10 +69,14 @@ const tm_pg_stmt_t ai_projection_stmts[] = {
      "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = EXCLUDED.role",
      3},
     {"proj_member_del", "DELETE FROM members WHERE workspace_id = $1 AND user_id = $2", 2},
+    /* the bump and its change-log slot in one statement (see migration 004) */
     {"proj_bump",
-     "INSERT INTO user_state (user_id, gen) VALUES ($1, 1) ON CONFLICT (user_id) "
-     "DO UPDATE SET gen = user_state.gen + 1, updated_at = now()",
-     1},
+     "WITH b AS (INSERT INTO user_state (user_id, gen) VALUES ($1, 1) ON CONFLICT (user_id) "
+     "DO UPDATE SET gen = user_state.gen + 1, updated_at = now() RETURNING gen) "
+     "INSERT INTO user_changes (user_id, slot, gen, task_id) SELECT $1, (gen % " RING ")::int, "
+     "gen, $2 FROM b ON CONFLICT (user_id, slot) DO UPDATE SET gen = EXCLUDED.gen, "
+     "task_id = EXCLUDED.task_id",
+     2},
     {"proj_gen", "SELECT gen FROM user_state WHERE user_id = $1", 1},
     /* Plain columns, read in binary (ai_projection_load): no per-row expressions or text
      * conversions in Postgres, no number parsing here. Two index-ordered branches
@@ -80,6 +88,13 @@ const tm_pg_stmt_t ai_projection_stmts[] = {
      "WHERE assignee_id = $1 AND created_by IS DISTINCT FROM $1 AND NOT deleted "
      "ORDER BY updated_at DESC LIMIT $2) ORDER BY updated_at DESC LIMIT $2",
      2},
+    /* The current rows of the tasks logged in generations ($2, $3], with the number of log
+     * entries found (fewer than $3 - $2: the ring was overwritten) and the deleted flag. */
+    {"proj_changes",
+     "WITH c AS (SELECT task_id FROM user_changes WHERE user_id = $1 AND gen > $2 AND "
+     "gen <= $3) SELECT (SELECT count(*) FROM c), " LOAD_COLS ", deleted FROM tasks "
+     "WHERE id IN (SELECT task_id FROM c)",
+     3},
 };
 const size_t ai_projection_nstmts = sizeof ai_projection_stmts / sizeof ai_projection_stmts[0];
 
@@ -149,6 +164,7 @@ static int task_upsert(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *t)
     if (!task_valid(d))
         return TM_ERR_INVALID;
     const char *id = opt_str(d, "id");
+    snprintf(t->task_id, sizeof t->task_id, "%s", id);
     int rc = task_owners(pg, id, t);
     if (rc != TM_OK)
         return rc;
@@ -195,6 +211,7 @@ static int task_delete(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *t)
     const char *id = opt_str(ev->data, "id");
     if (!id || !tm_is_uuid(id))
         return TM_ERR_INVALID;
+    snprintf(t->task_id, sizeof t->task_id, "%s", id);
     PGresult *r = NULL;
     int rc = exec_rows(pg, "proj_delete", 1, (const char *[]){id}, &r);
     if (rc == TM_OK && PQntuples(r) == 1) {
@@ -249,7 +266,7 @@ static int bump_all(tm_pg_t *pg, const ai_touched_t *t)
 {
     for (size_t i = 0; i < t->n; i++) {
         PGresult *r = NULL;
-        int rc = exec_rows(pg, "proj_bump", 1, (const char *[]){t->ids[i]}, &r);
+        int rc = exec_rows(pg, "proj_bump", 2, (const char *[]){t->ids[i], t->task_id}, &r);
         PQclear(r);
         if (rc != TM_OK)
             return rc;
@@ -350,10 +367,10 @@ typedef struct {
     uint32_t left;
 } label_iter_t;
 
-static void labels_begin(label_iter_t *it, PGresult *r, int row)
+static void labels_begin(label_iter_t *it, PGresult *r, int row, int col)
 {
-    int len = PQgetisnull(r, row, LC_LABELS) ? 0 : PQgetlength(r, row, LC_LABELS);
-    it->p = (const unsigned char *)PQgetvalue(r, row, LC_LABELS);
+    int len = PQgetisnull(r, row, col) ? 0 : PQgetlength(r, row, col);
+    it->p = (const unsigned char *)PQgetvalue(r, row, col);
     it->end = it->p + len;
     it->left = 0;
     if (len >= 20 && be32(it->p) == 1) {
@@ -381,111 +398,130 @@ static bool labels_next(label_iter_t *it, const char **s, size_t *n)
     return false;
 }
 
-/* Bytes of text (ids, labels) and number of labels the rows of r need. */
-static void measure(PGresult *r, size_t rows, size_t *bytes, size_t *nlabels)
+#define MAX_ROW_LABELS 64 /* labels kept per task (tm-task allows fewer) */
+
+/* uuid (16 bytes, big-endian) -> its key, as ai_uuid_key reads the text; NULL -> zeros. */
+static void bin_key(PGresult *r, int row, int col, ai_uuid_key_t *key)
 {
-    *bytes = rows * 4 * UUID_TEXT;
-    *nlabels = 0;
-    for (size_t i = 0; i < rows; i++) {
-        label_iter_t it;
-        const char *s;
-        size_t n;
-        labels_begin(&it, r, (int)i);
-        while (labels_next(&it, &s, &n)) {
-            *bytes += n + 1;
-            (*nlabels)++;
-        }
+    const unsigned char *p = bin_value(r, row, col, 16);
+    *key = p ? (ai_uuid_key_t){(uint64_t)be32(p) << 32 | be32(p + 4),
+                               (uint64_t)be32(p + 8) << 32 | be32(p + 12)}
+             : (ai_uuid_key_t){0, 0};
+}
+
+/* Row `row` of r, whose LOAD_COLS start at column c0, into f; ids text goes to idbuf, their
+ * keys to keys. */
+static void row_fields(PGresult *r, int row, int c0, ai_task_fields_t *f, char idbuf[4][UUID_TEXT],
+                       ai_uuid_key_t keys[2], const char **labels, size_t *label_lens)
+{
+    memset(f, 0, sizeof *f);
+    bin_key(r, row, c0 + LC_ID, &keys[0]);
+    bin_key(r, row, c0 + LC_WORKSPACE, &keys[1]);
+    f->id_key = &keys[0];
+    f->ws_key = &keys[1];
+    bin_uuid(r, row, c0 + LC_ID, idbuf[0]);
+    bin_uuid(r, row, c0 + LC_WORKSPACE, idbuf[1]);
+    bin_uuid(r, row, c0 + LC_CREATED_BY, idbuf[2]);
+    bin_uuid(r, row, c0 + LC_ASSIGNEE, idbuf[3]);
+    f->id = idbuf[0];
+    f->workspace_id = idbuf[1];
+    f->created_by = idbuf[2];
+    f->assignee_id = idbuf[3];
+    /* text columns come NUL-terminated from libpq in binary results too */
+    f->title = PQgetvalue(r, row, c0 + LC_TITLE);
+    f->title_len = (size_t)PQgetlength(r, row, c0 + LC_TITLE);
+    if (!PQgetisnull(r, row, c0 + LC_DESCRIPTION)) {
+        f->description = PQgetvalue(r, row, c0 + LC_DESCRIPTION);
+        f->description_len = (size_t)PQgetlength(r, row, c0 + LC_DESCRIPTION);
     }
-}
-
-static char *take_uuid(PGresult *r, int row, int col, char **cur)
-{
-    char *out = *cur;
-    bin_uuid(r, row, col, out);
-    *cur += UUID_TEXT;
-    return out;
-}
-
-static void fill_labels(ai_task_set_t *s, PGresult *r, int i, char **cur, size_t *k)
-{
-    ai_task_t *t = &s->tasks[i];
-    label_iter_t it;
-    const char *v;
-    size_t n;
-    t->labels = s->label_ptrs + *k;
-    labels_begin(&it, r, i);
-    while (labels_next(&it, &v, &n)) {
-        memcpy(*cur, v, n);
-        (*cur)[n] = '\0';
-        s->label_ptrs[(*k)++] = *cur;
-        *cur += n + 1;
-    }
-    t->n_labels = (size_t)(s->label_ptrs + *k - t->labels);
-}
-
-/* Text columns come NUL-terminated from libpq in binary results too: they are borrowed. */
-static void fill_task(ai_task_set_t *s, PGresult *r, int i, char **cur, size_t *k)
-{
-    ai_task_t *t = &s->tasks[i];
-    ai_task_meta_t *m = &s->meta[i];
-    t->id = take_uuid(r, i, LC_ID, cur);
-    m->workspace_id = take_uuid(r, i, LC_WORKSPACE, cur);
-    m->created_by = take_uuid(r, i, LC_CREATED_BY, cur);
-    m->assignee_id = take_uuid(r, i, LC_ASSIGNEE, cur);
-    t->title = PQgetvalue(r, i, LC_TITLE);
-    t->description = PQgetisnull(r, i, LC_DESCRIPTION) ? NULL : PQgetvalue(r, i, LC_DESCRIPTION);
-    m->status = PQgetvalue(r, i, LC_STATUS);
-    t->priority = bin_i32(r, i, LC_PRIORITY);
-    t->created_at = bin_ms(r, i, LC_CREATED_AT);
-    t->updated_at = bin_ms(r, i, LC_UPDATED_AT);
-    t->due_at = bin_ms(r, i, LC_DUE_AT);
+    f->status = PQgetvalue(r, row, c0 + LC_STATUS);
+    f->status_len = (size_t)PQgetlength(r, row, c0 + LC_STATUS);
+    f->priority = bin_i32(r, row, c0 + LC_PRIORITY);
+    f->created_at = bin_ms(r, row, c0 + LC_CREATED_AT);
+    f->updated_at = bin_ms(r, row, c0 + LC_UPDATED_AT);
+    f->due_at = bin_ms(r, row, c0 + LC_DUE_AT);
     /* a done task without completed_at counts as completed when it was last updated */
-    t->completed_at = strcmp(m->status, "done") != 0       ? 0
-                      : PQgetisnull(r, i, LC_COMPLETED_AT) ? t->updated_at
-                                                           : bin_ms(r, i, LC_COMPLETED_AT);
-    t->estimate_minutes = bin_i32(r, i, LC_ESTIMATE);
-    t->logged_minutes = bin_i32(r, i, LC_SPENT);
-    fill_labels(s, r, i, cur, k);
+    f->completed_at = strcmp(f->status, "done") != 0 ? 0
+                      : PQgetisnull(r, row, c0 + LC_COMPLETED_AT)
+                          ? f->updated_at
+                          : bin_ms(r, row, c0 + LC_COMPLETED_AT);
+    f->estimate_minutes = bin_i32(r, row, c0 + LC_ESTIMATE);
+    f->logged_minutes = bin_i32(r, row, c0 + LC_SPENT);
+    label_iter_t it;
+    labels_begin(&it, r, row, c0 + LC_LABELS);
+    while (f->n_labels < MAX_ROW_LABELS &&
+           labels_next(&it, &labels[f->n_labels], &label_lens[f->n_labels]))
+        f->n_labels++;
+    f->labels = labels;
+    f->label_lens = label_lens;
+}
+
+static void add_row(ai_task_set_t *set, PGresult *r, int row, int c0)
+{
+    ai_task_fields_t f;
+    char ids[4][UUID_TEXT];
+    ai_uuid_key_t keys[2];
+    const char *labels[MAX_ROW_LABELS];
+    size_t lens[MAX_ROW_LABELS];
+    row_fields(r, row, c0, &f, ids, keys, labels, lens);
+    ai_task_set_add(set, &f);
 }
 
 int ai_projection_load(tm_pg_t *pg, const char *user_id, int64_t max, ai_task_set_t *set)
 {
-    memset(set, 0, sizeof *set);
+    ai_task_set_init(set);
     char lim[24];
     snprintf(lim, sizeof lim, "%lld", (long long)max);
     PGresult *r = NULL;
     int rc =
         tm_pg_exec_bin(pg, "proj_load", 2, (const char *[]){user_id, lim}, NULL, NULL, 1, &r, NULL);
-    if (rc != TM_OK)
-        return rc;
-    if (PQnfields(r) != LC_COUNT) {
-        PQclear(r);
-        return TM_ERR_INTERNAL;
-    }
-    set->res = r;
-    set->n = (size_t)PQntuples(r);
-    size_t bytes, nlabels, k = 0;
-    measure(r, set->n, &bytes, &nlabels);
-    set->tasks = tm_xcalloc(set->n + 1, sizeof *set->tasks);
-    set->meta = tm_xcalloc(set->n + 1, sizeof *set->meta);
-    set->strings = tm_xmalloc(bytes + 1);
-    set->label_ptrs = tm_xcalloc(nlabels + 1, sizeof *set->label_ptrs);
-    char *cur = set->strings;
-    for (size_t i = 0; i < set->n; i++)
-        fill_task(set, r, (int)i, &cur, &k);
-    return TM_OK;
+    if (rc == TM_OK && PQnfields(r) != LC_COUNT)
+        rc = TM_ERR_INTERNAL;
+    if (rc == TM_OK)
+        ai_task_set_reserve(set, (size_t)PQntuples(r));
+    for (int i = 0; rc == TM_OK && i < PQntuples(r); i++)
+        add_row(set, r, i, 0);
+    PQclear(r);
+    return rc;
 }
 
-void ai_task_set_dispose(ai_task_set_t *set)
+/* proj_changes: column 0 the entry count, then LOAD_COLS, then deleted. */
+#define CH_BASE    1
+#define CH_DELETED (CH_BASE + LC_COUNT)
+
+static bool row_is_users(PGresult *r, int row, const char *user_id)
 {
-    if (!set)
-        return;
-    free(set->strings);
-    free(set->label_ptrs);
-    free(set->tasks);
-    free(set->meta);
-    PQclear(set->res);
-    memset(set, 0, sizeof *set);
+    char cb[UUID_TEXT], as[UUID_TEXT];
+    const unsigned char *del = bin_value(r, row, CH_DELETED, 1);
+    bin_uuid(r, row, CH_BASE + LC_CREATED_BY, cb);
+    bin_uuid(r, row, CH_BASE + LC_ASSIGNEE, as);
+    return del && !*del && (strcmp(cb, user_id) == 0 || strcmp(as, user_id) == 0);
+}
+
+int ai_projection_changes(tm_pg_t *pg, const char *user_id, int64_t since, int64_t upto,
+                          ai_task_changes_t *ch)
+{
+    ai_task_changes_init(ch);
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%lld", (long long)since);
+    snprintf(b, sizeof b, "%lld", (long long)upto);
+    PGresult *r = NULL;
+    int rc = tm_pg_exec_bin(pg, "proj_changes", 3, (const char *[]){user_id, a, b}, NULL, NULL, 1,
+                            &r, NULL);
+    if (rc == TM_OK && PQnfields(r) != CH_DELETED + 1)
+        rc = TM_ERR_INTERNAL;
+    for (int i = 0; rc == TM_OK && i < PQntuples(r); i++) {
+        const unsigned char *n = bin_value(r, i, 0, 8);
+        char id[UUID_TEXT];
+        ch->entries = n ? (int64_t)((uint64_t)be32(n) << 32 | be32(n + 4)) : 0;
+        bin_uuid(r, i, CH_BASE + LC_ID, id);
+        ai_task_changes_add_id(ch, id);
+        if (row_is_users(r, i, user_id))
+            add_row(&ch->live, r, i, CH_BASE);
+    }
+    ai_task_changes_seal(ch);
+    PQclear(r);
+    return rc;
 }
 
 int ai_projection_gen(tm_pg_t *pg, const char *user_id, int64_t *gen)

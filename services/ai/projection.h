@@ -3,8 +3,9 @@
  * Writes (consumer thread): ai_projection_apply() applies one decoded event inside one
  * transaction, idempotent by event id (processed_events) and by task version (an older
  * version never overwrites a newer one), and reports the users whose data changed so the
- * caller can drop their cached answers. Reads (worker threads): a user's tasks are the
- * tasks they created or are assigned to, never anyone else's.
+ * caller can drop their cached answers. Each change bumps the user's generation and logs
+ * the task in the user's change log (ai.user_changes), in the same transaction. Reads (worker
+ * threads): a user's tasks are the tasks they created or are assigned to, never anyone else's.
  * Every function takes the calling thread's own tm_pg_t (prepared with ai_projection_stmts). */
 #ifndef AI_PROJECTION_H
 #define AI_PROJECTION_H
@@ -13,10 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ai_task.h"
+#include "task_set.h"
 #include "tm_events.h"
 #include "tm_pg.h"
 
 #define AI_PROJ_MAX_TOUCHED 4
+/* Slots of the per-user change log (ai.user_changes): changes a task set can catch up on. */
+#define AI_CHANGE_RING 256
 
 extern const tm_pg_stmt_t ai_projection_stmts[];
 extern const size_t ai_projection_nstmts;
@@ -24,6 +28,7 @@ extern const size_t ai_projection_nstmts;
 typedef struct {
     size_t n;
     char ids[AI_PROJ_MAX_TOUCHED][37];
+    char task_id[37]; /* the task the event changed ("" for other events) */
 } ai_touched_t;
 
 /* Called inside the transaction once the touched users are known, just before COMMIT (so a
@@ -36,27 +41,15 @@ typedef void (*ai_proj_touched_fn)(const ai_touched_t *touched, void *arg);
 int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched,
                         ai_proj_touched_fn before_commit, void *arg) TM_WUR;
 
-/* Extra per-task fields the engine's ai_task_t does not carry. Borrowed from the set. */
-typedef struct {
-    const char *workspace_id;
-    const char *status;
-    const char *created_by;  /* may be "" */
-    const char *assignee_id; /* may be "" */
-} ai_task_meta_t;
-
-/* A user's tasks, most recently updated first. Owns all strings the tasks point to. */
-typedef struct {
-    size_t n;
-    ai_task_t *tasks;
-    ai_task_meta_t *meta;
-    void *res;               /* PGresult the titles, descriptions and statuses borrow from */
-    char *strings;           /* ids and labels as text; the tasks point into it */
-    const char **label_ptrs; /* every task's labels, one slice per task */
-} ai_task_set_t;
-
-/* Load at most max of user_id's tasks (not deleted). Caller disposes set. */
+/* Load at most max of user_id's tasks (not deleted), most recently updated first, into set
+ * (initialised here; the caller disposes it). */
 int ai_projection_load(tm_pg_t *pg, const char *user_id, int64_t max, ai_task_set_t *set) TM_WUR;
-void ai_task_set_dispose(ai_task_set_t *set);
+/* The tasks of user_id changed in generations (since, upto], from the change log (migration
+ * 004): ch->entries counts the log entries found (upto - since when the log still holds
+ * them all), ch->ids the distinct tasks, ch->live the current rows of those still the
+ * user's and not deleted. ch is initialised here; the caller disposes it. */
+int ai_projection_changes(tm_pg_t *pg, const char *user_id, int64_t since, int64_t upto,
+                          ai_task_changes_t *ch) TM_WUR;
 /* The user's projection generation (0 when never touched). */
 int ai_projection_gen(tm_pg_t *pg, const char *user_id, int64_t *gen) TM_WUR;
 

@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "projection.h"
+#include "task_set.h"
 
 #define AI_PROMPT_OPEN        "<<<USER_CONTEXT>>>"
 #define AI_PROMPT_CLOSE       "<<<END_USER_CONTEXT>>>"

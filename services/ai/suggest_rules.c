@@ -35,6 +35,8 @@ static bool stop_word(const char *w)
 {
     static const char *const stop[] = {"with",  "from",   "this", "that", "into", "about",
                                        "after", "before", "some", "more", "task"};
+    if (!strchr("wftiabsm", w[0])) /* their first letters: most words stop here */
+        return false;
     for (size_t i = 0; i < sizeof stop / sizeof stop[0]; i++)
         if (strcmp(stop[i], w) == 0)
             return true;
@@ -59,47 +61,55 @@ static bool next_word(const char *s, size_t *pos, char w[WORD_MAX])
     return true;
 }
 
-/* The keywords of a title (words of >= 4 characters, minus stop words), tokenised once so
- * that comparing it with thousands of history titles reads each of those only once. */
-typedef struct {
-    size_t n;
-    char (*w)[WORD_MAX];
-} keywords_t;
+static bool is_keyword_word(const char *w)
+{
+    size_t n = strlen(w);
+    return n >= 4 && (n > 6 || !stop_word(w)); /* the stop words have 4 to 6 letters */
+}
 
-static void keywords_init(keywords_t *k, const char *title)
+size_t ai_title_keywords(const char *title, char *out, size_t cap)
 {
     char w[WORD_MAX];
-    size_t pos = 0, cap = 0;
-    k->n = 0;
-    k->w = NULL;
+    size_t pos = 0, len = 0, written = 0;
+    bool fits = out && cap > 0;
     while (title && next_word(title, &pos, w)) {
-        if (strlen(w) < 4 || stop_word(w))
+        if (!is_keyword_word(w))
             continue;
-        if (k->n == cap) {
-            cap = cap ? cap * 2 : 8;
-            k->w = tm_xrealloc(k->w, cap * sizeof *k->w);
+        size_t n = strlen(w) + 1;
+        fits = fits && written + n + 1 <= cap;
+        if (fits) {
+            memcpy(out + written, w, n);
+            written += n;
         }
-        memcpy(k->w[k->n++], w, WORD_MAX);
+        len += n;
     }
+    if (out && cap > 0)
+        out[written] = '\0';
+    return len + 1;
 }
 
-static bool is_keyword(const keywords_t *k, const char *w)
+/* A title's keyword list ("w1\0w2\0\0"): the precomputed one of a loaded task, else worked
+ * out into buf (a list longer than cap keeps the keywords that fit). */
+static const char *keyword_list(const char *title, const char *pre, char *buf, size_t cap)
 {
-    for (size_t i = 0; i < k->n; i++)
-        if (strcmp(k->w[i], w) == 0)
-            return true;
-    return false;
+    if (pre)
+        return pre;
+    (void)ai_title_keywords(title, buf, cap);
+    return buf;
 }
 
-static bool shares_keyword(const keywords_t *k, const char *b)
+#define KW_BUF 1024 /* keywords of an ad-hoc title (a loaded task has its own list) */
+
+/* Does the keyword list of a history task share a word with the query's list q? Each list
+ * is read once; the query holds a handful of words. */
+static bool shares_keyword(const char *q, const char *list)
 {
-    char w[WORD_MAX];
-    size_t pos = 0;
-    if (!b || k->n == 0)
+    if (!*q)
         return false;
-    while (next_word(b, &pos, w))
-        if (is_keyword(k, w))
-            return true;
+    for (const char *w = list; *w; w += strlen(w) + 1)
+        for (const char *k = q; *k; k += strlen(k) + 1)
+            if (*k == *w && strcmp(k, w) == 0)
+                return true;
     return false;
 }
 
@@ -112,34 +122,78 @@ static bool shares_label(const ai_task_t *t, const char *const *labels, size_t n
     return false;
 }
 
-int ai_estimate_minutes(const ai_task_t *hist, size_t n, const char *title,
-                        const char *const *labels, size_t n_labels, int fallback, size_t *samples)
+static bool similar(const ai_task_t *t, const char *q, const char *const *labels, size_t n_labels)
 {
-    double *v = tm_xcalloc(n ? n : 1, sizeof *v);
+    if (shares_label(t, labels, n_labels))
+        return true;
+    if (!*q || !t->title)
+        return false;
+    char buf[KW_BUF];
+    return shares_keyword(q, keyword_list(t->title, t->keywords, buf, sizeof buf));
+}
+
+void ai_history_init(ai_history_t *h, const ai_task_t *tasks, size_t n)
+{
+    h->t = tm_xmalloc((n ? n : 1) * sizeof *h->t);
+    h->n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tasks[i].completed_at != 0 && tasks[i].logged_minutes > 0)
+            h->t[h->n++] = &tasks[i];
+}
+
+void ai_history_dispose(ai_history_t *h)
+{
+    free(h->t);
+    h->t = NULL;
+    h->n = 0;
+}
+
+static int estimate(const ai_history_t *h, const char *title, const char *keywords,
+                    const char *const *labels, size_t n_labels, int fallback, size_t *samples)
+{
+    char qbuf[KW_BUF];
+    const char *q = keyword_list(title, keywords, qbuf, sizeof qbuf);
+    double *v = tm_xmalloc((h->n ? h->n : 1) * sizeof *v);
     size_t m = 0;
-    keywords_t k;
-    keywords_init(&k, title);
-    for (size_t i = 0; i < n; i++) {
-        const ai_task_t *t = &hist[i];
-        if (t->completed_at == 0 || t->logged_minutes <= 0)
-            continue;
-        if (shares_label(t, labels, n_labels) || shares_keyword(&k, t->title))
-            v[m++] = t->logged_minutes;
-    }
+    for (size_t i = 0; i < h->n; i++)
+        if (similar(h->t[i], q, labels, n_labels))
+            v[m++] = h->t[i]->logged_minutes;
     int out = m ? (int)lround(ai_median(v, m)) : fallback > 0 ? fallback : 30;
-    free(k.w);
     free(v);
     if (samples)
         *samples = m;
     return out;
 }
 
+int ai_history_estimate(const ai_history_t *h, const ai_task_t *t, size_t *samples)
+{
+    return estimate(h, t->title, t->keywords, t->labels, t->n_labels, t->estimate_minutes, samples);
+}
+
+int ai_estimate_minutes(const ai_task_t *hist, size_t n, const char *title,
+                        const char *const *labels, size_t n_labels, int fallback, size_t *samples)
+{
+    ai_history_t h;
+    ai_history_init(&h, hist, n);
+    int out = estimate(&h, title, NULL, labels, n_labels, fallback, samples);
+    ai_history_dispose(&h);
+    return out;
+}
+
+int ai_estimate_task(const ai_task_t *hist, size_t n, const ai_task_t *t, size_t *samples)
+{
+    ai_history_t h;
+    ai_history_init(&h, hist, n);
+    int out = ai_history_estimate(&h, t, samples);
+    ai_history_dispose(&h);
+    return out;
+}
+
 /* ---- proposals ---- */
 
-static int task_estimate(const ai_task_t *hist, size_t n, const ai_task_t *t)
+static int task_estimate(const ai_history_t *h, const ai_task_t *t)
 {
-    return ai_estimate_minutes(hist, n, t->title, t->labels, t->n_labels, t->estimate_minutes,
-                               NULL);
+    return ai_history_estimate(h, t, NULL);
 }
 
 static json_t *proposal(const char *kind, const ai_task_t *t, const char *title, const char *reason,
@@ -158,7 +212,7 @@ static void set_time(json_t *p, const char *key, int64_t ms)
     json_object_set_new(p, key, json_string(buf));
 }
 
-static json_t *reschedule(const ai_task_t *t, const ai_task_t *hist, size_t n, int64_t now_ms)
+static json_t *reschedule(const ai_task_t *t, const ai_history_t *h, int64_t now_ms)
 {
     int64_t late = now_ms - t->due_at, days = (late + DAY_MS - 1) / DAY_MS;
     double od = (double)late / DAY_MS;
@@ -166,12 +220,12 @@ static json_t *reschedule(const ai_task_t *t, const ai_task_t *hist, size_t n, i
     snprintf(reason, sizeof reason, "Overdue by %lld day%s; move it to the next free slot",
              (long long)days, days == 1 ? "" : "s");
     json_t *p = proposal("reschedule", t, t->title, reason, 0.5 + 0.4 * (1 - exp(-od / 7)),
-                         task_estimate(hist, n, t));
+                         task_estimate(h, t));
     set_time(p, "proposed_due_at", t->due_at + days * DAY_MS);
     return p;
 }
 
-static json_t *raise_priority(const ai_task_t *t, const ai_task_t *hist, size_t n, int64_t now_ms,
+static json_t *raise_priority(const ai_task_t *t, const ai_history_t *h, int64_t now_ms,
                               const ai_suggest_opts_t *o)
 {
     int64_t touched = t->updated_at ? t->updated_at : t->created_at;
@@ -183,7 +237,7 @@ static json_t *raise_priority(const ai_task_t *t, const ai_task_t *hist, size_t 
     snprintf(reason, sizeof reason, "Priority %d task untouched for %d days", t->priority,
              (int)idle);
     json_t *p = proposal("raise_priority", t, t->title, reason, 0.4 + 0.4 * (1 - exp(-idle / 30)),
-                         task_estimate(hist, n, t));
+                         task_estimate(h, t));
     json_object_set_new(p, "proposed_priority", json_integer(t->priority - 1));
     return p;
 }
@@ -221,14 +275,13 @@ static json_t *subtasks(const char *title, size_t k, int total)
     return a;
 }
 
-static json_t *breakdown(const ai_task_t *t, const ai_task_t *hist, size_t n,
-                         const ai_suggest_opts_t *o)
+static json_t *breakdown(const ai_task_t *t, const ai_history_t *h, const ai_suggest_opts_t *o)
 {
     bool big = t->estimate_minutes > o->breakdown_minutes;
     bool wordy = utf8_chars(t->description) > o->long_description;
     if (!big && !wordy)
         return NULL;
-    int total = big ? t->estimate_minutes : task_estimate(hist, n, t);
+    int total = big ? t->estimate_minutes : task_estimate(h, t);
     size_t k = !big || total <= 480 ? 3 : total <= 960 ? 4 : 5;
     char reason[128];
     if (big)
@@ -285,16 +338,22 @@ static bool title_in(const titled_t *sorted, size_t m, const char *title)
     return false;
 }
 
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* v and gaps hold m doubles each (scratch); group: the m completions of one title. */
-static json_t *recurring(const ai_task_t *hist, size_t n, const titled_t *group, size_t m,
-                         int64_t now_ms, double *v, double *gaps)
+static json_t *recurring(const ai_task_t *hist, const ai_history_t *h, const titled_t *group,
+                         size_t m, int64_t now_ms, double *v, double *gaps)
 {
     if (m < 3)
         return NULL;
     const ai_task_t *first = &hist[group[0].index];
     for (size_t k = 0; k < m; k++)
         v[k] = (double)hist[group[k].index].completed_at;
-    (void)ai_median(v, m); /* sorts v ascending */
+    qsort(v, m, sizeof *v, by_value);
     for (size_t k = 1; k < m; k++)
         gaps[k - 1] = (v[k] - v[k - 1]) / DAY_MS;
     int64_t gap_days = llround(ai_median(gaps, m - 1));
@@ -307,8 +366,7 @@ static json_t *recurring(const ai_task_t *hist, size_t n, const titled_t *group,
     snprintf(reason, sizeof reason, "Completed %zu times, about every %lld day%s", m,
              (long long)gap_days, gap_days == 1 ? "" : "s");
     double conf = fmin(0.9, 0.5 + 0.1 * (double)(m - 3));
-    int minutes = ai_estimate_minutes(hist, n, first->title, first->labels, first->n_labels,
-                                      first->estimate_minutes, NULL);
+    int minutes = ai_history_estimate(h, first, NULL);
     json_t *p = proposal("new_task", NULL, first->title, reason, conf, minutes);
     set_time(p, "proposed_due_at", due);
     return p;
@@ -328,24 +386,24 @@ static void add(json_t *out, json_t *p, const ai_suggest_opts_t *o)
 }
 
 /* Proposals are only built while there is room: each one costs a pass over the history. */
-static void suggest_open(json_t *out, const ai_task_t *open, size_t n_open, const ai_task_t *hist,
-                         size_t n_hist, int64_t now_ms, const ai_suggest_opts_t *o)
+static void suggest_open(json_t *out, const ai_task_t *open, size_t n_open, const ai_history_t *h,
+                         int64_t now_ms, const ai_suggest_opts_t *o)
 {
     for (size_t i = 0; i < n_open && !full(out, o); i++)
         if (!open[i].completed_at && open[i].due_at && open[i].due_at < now_ms)
-            add(out, reschedule(&open[i], hist, n_hist, now_ms), o);
+            add(out, reschedule(&open[i], h, now_ms), o);
     for (size_t i = 0; i < n_open && !full(out, o); i++)
         if (!open[i].completed_at)
-            add(out, raise_priority(&open[i], hist, n_hist, now_ms, o), o);
+            add(out, raise_priority(&open[i], h, now_ms, o), o);
     for (size_t i = 0; i < n_open && !full(out, o); i++)
         if (!open[i].completed_at)
-            add(out, breakdown(&open[i], hist, n_hist, o), o);
+            add(out, breakdown(&open[i], h, o), o);
 }
 
 /* Groups of equal titles, proposed in the order of their first completion in hist. */
 static void suggest_repeats(json_t *out, const ai_task_t *open, size_t n_open,
-                            const ai_task_t *hist, size_t n_hist, int64_t now_ms,
-                            const ai_suggest_opts_t *o)
+                            const ai_task_t *hist, size_t n_hist, const ai_history_t *h,
+                            int64_t now_ms, const ai_suggest_opts_t *o)
 {
     size_t m, mo;
     titled_t *done = sorted_titles(hist, n_hist, true, &m);
@@ -362,7 +420,7 @@ static void suggest_repeats(json_t *out, const ai_task_t *open, size_t n_open,
     double *v = tm_xcalloc(m ? m : 1, sizeof *v), *gaps = tm_xcalloc(m ? m : 1, sizeof *gaps);
     for (size_t i = 0; i < n_hist && !full(out, o); i++)
         if (len[i] && !title_in(open_titles, mo, hist[i].title))
-            add(out, recurring(hist, n_hist, done + start[i], len[i], now_ms, v, gaps), o);
+            add(out, recurring(hist, h, done + start[i], len[i], now_ms, v, gaps), o);
     free(gaps);
     free(v);
     free(len);
@@ -380,8 +438,11 @@ json_t *ai_suggest(const ai_task_t *open, size_t n_open, const ai_task_t *hist, 
         o = &defaults;
     }
     json_t *out = json_array();
-    suggest_open(out, open, n_open, hist, n_hist, now_ms, o);
+    ai_history_t h; /* the tasks estimates read, found once */
+    ai_history_init(&h, hist, n_hist);
+    suggest_open(out, open, n_open, &h, now_ms, o);
     if (!full(out, o))
-        suggest_repeats(out, open, n_open, hist, n_hist, now_ms, o);
+        suggest_repeats(out, open, n_open, hist, n_hist, &h, now_ms, o);
+    ai_history_dispose(&h);
     return out;
 }

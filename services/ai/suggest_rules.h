@@ -15,8 +15,12 @@
  *   new_task:       "proposed_due_at" — a title completed >= 3 times with no open task of
  *                   that title; due = last completion + the median gap (>= 1 day), rolled
  *                   forward past now; confidence 0.5 + 0.1 per extra repeat, at most 0.9.
- * estimated_minutes comes from ai_estimate_minutes() (one pass over hist per proposal, made
- * only while there is room). Repeats are found by sorting titles: n log n. Any thread. */
+ * hist may hold any tasks: only its completed ones are read (a caller may pass all of a
+ * user's tasks instead of copying the completed ones out).
+ * estimated_minutes comes from ai_estimate_minutes() over the history found once per call
+ * (one pass over it per proposal, made only while there is room; a task's precomputed
+ * keywords spare re-reading its title). Repeats are found by sorting titles: n log n.
+ * Any thread. */
 #ifndef AI_SUGGEST_RULES_H
 #define AI_SUGGEST_RULES_H
 
@@ -43,6 +47,28 @@ json_t *ai_suggest(const ai_task_t *open, size_t n_open, const ai_task_t *hist, 
  * stop words). None -> fallback if > 0, else 30. *samples (may be NULL) gets the count. */
 int ai_estimate_minutes(const ai_task_t *hist, size_t n, const char *title,
                         const char *const *labels, size_t n_labels, int fallback, size_t *samples);
+
+/* The tasks estimates learn from (completed, with logged time), found once for many
+ * estimates over the same tasks (borrowed: tasks must outlive h). */
+typedef struct {
+    const ai_task_t **t;
+    size_t n;
+} ai_history_t;
+
+void ai_history_init(ai_history_t *h, const ai_task_t *tasks, size_t n);
+void ai_history_dispose(ai_history_t *h);
+/* ai_estimate_task over h. */
+int ai_history_estimate(const ai_history_t *h, const ai_task_t *t, size_t *samples);
+
+/* ai_estimate_minutes for a loaded task: its title (its precomputed keywords when set),
+ * labels, and its own estimate as the fallback. */
+int ai_estimate_task(const ai_task_t *hist, size_t n, const ai_task_t *t, size_t *samples);
+
+/* The keywords of title (the words ai_estimate_minutes compares) as a list "w1\0w2\0\0":
+ * lowercase, in title order, each cut to 31 bytes. Writes what fits into out[0..cap) (whole
+ * keywords, always terminated when cap > 0) and returns the bytes the whole list needs,
+ * at most strlen(title) + 2. out may be NULL (cap 0) to measure. */
+size_t ai_title_keywords(const char *title, char *out, size_t cap);
 
 /* "easy" (<= 30 min), "medium" (<= 120), "hard". Static string. */
 const char *ai_difficulty(int minutes);

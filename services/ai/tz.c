@@ -137,15 +137,22 @@ static void fill_local(const struct tm *tm, ai_local_t *out)
     out->weekday = (tm->tm_wday + 6) % 7;
 }
 
+/* Local time of utc_s shifted by offset_s, by date arithmetic alone. */
+static void local_at_offset(int64_t utc_s, int32_t offset_s, ai_local_t *out)
+{
+    int64_t secs = utc_s + offset_s, days = ai_floor_div(secs, 86400), sod = secs - days * 86400;
+    ai_civil_from_days(days, &out->year, &out->month, &out->day);
+    out->minute_of_day = (int)(sod / 60);
+    out->second = (int)(sod % 60);
+    out->weekday = ai_weekday_of_days(days);
+}
+
 int ai_tz_to_local(const ai_tz_t *tz, int64_t utc_ms, ai_local_t *out)
 {
     int64_t secs = ai_floor_div(utc_ms, 1000);
     struct tm tm;
-    if (tz->fixed) {
-        time_t t = (time_t)(secs + tz->offset_s);
-        if (!gmtime_r(&t, &tm))
-            return TM_ERR_INVALID;
-        fill_local(&tm, out);
+    if (tz->fixed) { /* arithmetic: gmtime_r takes the C library's time zone lock */
+        local_at_offset(secs, tz->offset_s, out);
         return TM_OK;
     }
     time_t t = (time_t)secs;
@@ -157,6 +164,79 @@ int ai_tz_to_local(const ai_tz_t *tz, int64_t utc_ms, ai_local_t *out)
         return TM_ERR_INVALID;
     fill_local(&tm, out);
     return TM_OK;
+}
+
+void ai_tz_memo_init(ai_tz_memo_t *memo)
+{
+    for (int i = 0; i < AI_TZ_MEMO_SLOTS; i++) {
+        memo->hour[i] = INT64_MIN;
+        memo->offset[i] = INT32_MIN;
+    }
+}
+
+/* Seconds east of UTC at utc_s, from one conversion. */
+static int offset_at(const ai_tz_t *tz, int64_t utc_s, int32_t *offset)
+{
+    ai_local_t l;
+    int rc = ai_tz_to_local(tz, utc_s * 1000, &l);
+    if (rc == TM_OK)
+        *offset = (int32_t)(ai_days_from_civil(l.year, l.month, l.day) * 86400 +
+                            l.minute_of_day * 60 + l.second - utc_s);
+    return rc;
+}
+
+/* The offset of tz at utc_s through memo; false when the hour holds a change (or a
+ * conversion failed): the caller converts directly. */
+static bool memo_offset(const ai_tz_t *tz, ai_tz_memo_t *memo, int64_t secs, int32_t *offset)
+{
+    if (tz->fixed) {
+        *offset = tz->offset_s;
+        return true;
+    }
+    int64_t hour = ai_floor_div(secs, 3600);
+    size_t slot = (size_t)(hour & (AI_TZ_MEMO_SLOTS - 1));
+    if (memo->hour[slot] != hour) {
+        int32_t first, last;
+        if (offset_at(tz, hour * 3600, &first) != TM_OK ||
+            offset_at(tz, hour * 3600 + 3599, &last) != TM_OK)
+            return false;
+        memo->hour[slot] = hour;
+        memo->offset[slot] = first == last ? first : INT32_MIN;
+    }
+    *offset = memo->offset[slot];
+    return *offset != INT32_MIN;
+}
+
+int ai_tz_to_local_memo(const ai_tz_t *tz, ai_tz_memo_t *memo, int64_t utc_ms, ai_local_t *out)
+{
+    int64_t secs = ai_floor_div(utc_ms, 1000);
+    int32_t offset;
+    if (!memo_offset(tz, memo, secs, &offset))
+        return ai_tz_to_local(tz, utc_ms, out);
+    local_at_offset(secs, offset, out);
+    return TM_OK;
+}
+
+int ai_tz_local_day(const ai_tz_t *tz, ai_tz_memo_t *memo, int64_t utc_ms, int64_t *day,
+                    int *minute_of_day, int *weekday)
+{
+    int64_t secs = ai_floor_div(utc_ms, 1000);
+    int32_t offset;
+    if (memo_offset(tz, memo, secs, &offset)) {
+        int64_t local = secs + offset;
+        *day = ai_floor_div(local, 86400);
+        *minute_of_day = (int)((local - *day * 86400) / 60);
+        *weekday = ai_weekday_of_days(*day);
+        return TM_OK;
+    }
+    ai_local_t l;
+    int rc = ai_tz_to_local(tz, utc_ms, &l);
+    if (rc == TM_OK) {
+        *day = ai_days_from_civil(l.year, l.month, l.day);
+        *minute_of_day = l.minute_of_day;
+        *weekday = l.weekday;
+    }
+    return rc;
 }
 
 int ai_tz_from_local(const ai_tz_t *tz, int64_t days, int minute_of_day, int64_t *out_ms)

@@ -35,6 +35,28 @@ typedef struct {
 int ai_tz_init(ai_tz_t *tz, const char *name) TM_WUR;
 /* UTC ms -> local civil time in tz. TM_ERR_INVALID if the C library cannot convert. */
 int ai_tz_to_local(const ai_tz_t *tz, int64_t utc_ms, ai_local_t *out) TM_WUR;
+/* Memo of one zone's UTC offsets by UTC hour, for many conversions in a row (one request):
+ * an IANA conversion takes the process-wide lock, and a user's completions cluster in a
+ * few hours. An hour is memoised only when the offset at its first and its last second
+ * agree (a zone changes offset at most once in an hour), so answers equal ai_tz_to_local's.
+ * One thread at a time; init before use. */
+#define AI_TZ_MEMO_SLOTS 64
+typedef struct {
+    int64_t hour[AI_TZ_MEMO_SLOTS];   /* UTC hour number, INT64_MIN: empty */
+    int32_t offset[AI_TZ_MEMO_SLOTS]; /* seconds east of UTC; INT32_MIN: changes in the hour */
+} ai_tz_memo_t;
+
+void ai_tz_memo_init(ai_tz_memo_t *memo);
+/* ai_tz_to_local through memo. */
+int ai_tz_to_local_memo(const ai_tz_t *tz, ai_tz_memo_t *memo, int64_t utc_ms,
+                        ai_local_t *out) TM_WUR;
+
+/* utc_ms in tz as a local day number (days since 1970-01-01), minute of day and weekday:
+ * ai_tz_to_local_memo without the civil date (an answer counting completions by local day
+ * needs no year/month/day). */
+int ai_tz_local_day(const ai_tz_t *tz, ai_tz_memo_t *memo, int64_t utc_ms, int64_t *day,
+                    int *minute_of_day, int *weekday) TM_WUR;
+
 /* Local civil date (days since 1970-01-01) + minute of day (0..1440; 1440 = next midnight)
  * -> UTC ms. Times in a DST gap move forward by the gap (C library mktime with
  * tm_isdst = -1); ambiguous times (DST end) take whichever offset mktime picks. */

@@ -100,3 +100,58 @@ void ai_urgency_rank(const ai_task_t *tasks, size_t n, int64_t now_ms, const ai_
         order[i] = r[i].index;
     free(r);
 }
+
+/* Insert (score, index) into best[0..*n) (kept in rank order, at most k long). */
+static void keep_best(ranked_t *best, size_t *n, size_t k, ranked_t r)
+{
+    if (*n == k && by_score_desc(&r, &best[k - 1]) >= 0)
+        return;
+    size_t i = *n < k ? (*n)++ : k - 1;
+    while (i > 0 && by_score_desc(&r, &best[i - 1]) < 0) {
+        best[i] = best[i - 1];
+        i--;
+    }
+    best[i] = r;
+}
+
+/* A bound on ai_urgency(t) without its exp() calls: priority and quick win exactly, the due
+ * part at its most (1 for a future due date, where the curve only falls; 1 + bonus once
+ * overdue), age at its most (1). Summed in ai_urgency's order: rounding keeps it >= the
+ * score (weights are >= 0). */
+static double upper_bound(const ai_task_t *t, int64_t now_ms, const ai_weights_t *w)
+{
+    if (t->completed_at != 0)
+        return 0.0;
+    double due = t->due_at == 0            ? 0.0
+                 : t->due_at - now_ms >= 0 ? w->due
+                                           : w->due * (1.0 + w->overdue_bonus);
+    double age = now_ms - t->created_at <= 0 ? 0.0 : w->age;
+    return w->priority * priority_factor(t->priority) + due + age +
+           w->quick_win * quick_factor(t, w);
+}
+
+size_t ai_urgency_top(const ai_task_t *tasks, size_t n, ai_urgency_pick_fn pick, void *arg,
+                      int64_t now_ms, const ai_weights_t *w, size_t k, size_t *order)
+{
+    ai_weights_t defaults;
+    if (!w) {
+        ai_urgency_defaults(&defaults);
+        w = &defaults;
+    }
+    if (k == 0)
+        return 0;
+    ranked_t *best = tm_xmalloc(k * sizeof *best);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pick && !pick(i, arg))
+            continue;
+        /* a task that cannot beat the k-th best is not scored: most of a long list */
+        if (m == k && upper_bound(&tasks[i], now_ms, w) < best[k - 1].score)
+            continue;
+        keep_best(best, &m, k, (ranked_t){ai_urgency(&tasks[i], now_ms, w, NULL), i});
+    }
+    for (size_t i = 0; i < m; i++)
+        order[i] = best[i].index;
+    free(best);
+    return m;
+}

@@ -14,6 +14,7 @@
 #ifndef AI_URGENCY_H
 #define AI_URGENCY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "ai_task.h"
@@ -43,5 +44,13 @@ double ai_urgency(const ai_task_t *t, int64_t now_ms, const ai_weights_t *w,
 /* Order tasks[0..n) by descending score (ties: earlier index first) into order[0..n). */
 void ai_urgency_rank(const ai_task_t *tasks, size_t n, int64_t now_ms, const ai_weights_t *w,
                      size_t *order);
+
+/* Which tasks ai_urgency_top ranks: true for index i to be ranked. */
+typedef bool (*ai_urgency_pick_fn)(size_t i, void *arg);
+/* The k best of the picked tasks of tasks[0..n) (all when pick is NULL), in the order
+ * ai_urgency_rank gives them, into order[0..k); returns how many (<= k). One pass keeping
+ * a k-long list: no sort of all n. */
+size_t ai_urgency_top(const ai_task_t *tasks, size_t n, ai_urgency_pick_fn pick, void *arg,
+                      int64_t now_ms, const ai_weights_t *w, size_t k, size_t *order);
 
 #endif

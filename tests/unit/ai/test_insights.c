@@ -176,13 +176,65 @@ static void test_median(void **state)
     assert_float_equal(ai_median(NULL, 0), 0.0, 0);
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The selection-based median equals the middle of a sorted copy, duplicates included. */
+static void test_median_random(void **state)
+{
+    (void)state;
+    srand(7);
+    for (int round = 0; round < 2000; round++) {
+        size_t n = 1 + (size_t)(rand() % 60);
+        double v[60], sorted[60];
+        for (size_t i = 0; i < n; i++)
+            v[i] = sorted[i] = rand() % (1 + rand() % 12);
+        qsort(sorted, n, sizeof *sorted, cmp_d);
+        double want = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        assert_float_equal(ai_median(v, n), want, 0);
+    }
+}
+
+/* The hourly offset memo answers as a direct conversion does, every minute across both
+ * daylight-saving changes of a year, in a zone with a half-hour change too. */
+static void test_tz_memo_matches(void **state)
+{
+    (void)state;
+    const char *zones[] = {"Europe/Berlin", "Australia/Lord_Howe", "+05:30"};
+    const int64_t spans[][2] = {{1774742400000LL, 1774756800000LL},  /* 2026-03-29 00-04 UTC */
+                                {1792886400000LL, 1792900800000LL},  /* 2026-10-25 00-04 UTC */
+                                {1775314800000LL, 1775332800000LL},  /* 2026-04-04 15-20 UTC */
+                                {1791039600000LL, 1791057600000LL}}; /* 2026-10-03 15-20 UTC */
+    for (size_t z = 0; z < 3; z++) {
+        ai_tz_t tz;
+        ai_tz_memo_t memo;
+        assert_int_equal(ai_tz_init(&tz, zones[z]), TM_OK);
+        ai_tz_memo_init(&memo);
+        for (size_t s = 0; s < 4; s++)
+            for (int64_t t = spans[s][0]; t < spans[s][1]; t += 60000 + 7) {
+                ai_local_t want, got;
+                int64_t day;
+                int minute, weekday;
+                assert_int_equal(ai_tz_to_local(&tz, t, &want), TM_OK);
+                assert_int_equal(ai_tz_to_local_memo(&tz, &memo, t, &got), TM_OK);
+                assert_int_equal(ai_tz_local_day(&tz, &memo, t, &day, &minute, &weekday), TM_OK);
+                assert_memory_equal(&want, &got, sizeof want);
+                assert_int_equal(day, ai_days_from_civil(want.year, want.month, want.day));
+                assert_int_equal(minute, want.minute_of_day);
+                assert_int_equal(weekday, want.weekday);
+            }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixed_history),
-        cmocka_unit_test(test_timezone_and_streaks),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_median),
+        cmocka_unit_test(test_fixed_history), cmocka_unit_test(test_timezone_and_streaks),
+        cmocka_unit_test(test_empty),         cmocka_unit_test(test_median),
+        cmocka_unit_test(test_median_random), cmocka_unit_test(test_tz_memo_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "urgency.h"
 
@@ -131,12 +132,51 @@ static void test_rank(void **state)
     assert_int_equal(order[3], 2);
 }
 
+static bool odd_index(size_t i, void *arg)
+{
+    (void)arg;
+    return i % 2 == 1;
+}
+
+/* The top k by one pass (with its bound that skips scoring) is the head of the full
+ * ranking, over random tasks: due dates both sides of now, ties of equal tasks, every k. */
+static void test_top_k_matches_rank(void **state)
+{
+    (void)state;
+    enum { N = 400 };
+    static ai_task_t t[N];
+    static size_t all[N], top[N], odd[N];
+    const int64_t now = 1795600800000LL, hour = 3600000LL;
+    srand(3);
+    for (size_t i = 0; i < N; i++)
+        t[i] = (ai_task_t){.priority = rand() % 5,
+                           .created_at = now - (rand() % 2000) * hour,
+                           .due_at = rand() % 3 ? now + (rand() % 800 - 300) * hour : 0,
+                           .estimate_minutes = rand() % 2 ? 15 * (rand() % 12) : 0,
+                           .completed_at = rand() % 7 == 0 ? now - hour : 0};
+    for (size_t i = 0; i < 40; i++)
+        t[N - 1 - i] = t[i]; /* equal scores: the earlier index ranks first */
+    ai_urgency_rank(t, N, now, NULL, all);
+    for (size_t k = 1; k <= 60; k++) {
+        assert_int_equal(ai_urgency_top(t, N, NULL, NULL, now, NULL, k, top), k);
+        for (size_t i = 0; i < k; i++)
+            assert_int_equal(top[i], all[i]);
+    }
+    /* a pick keeps the order among the picked */
+    size_t n = ai_urgency_top(t, N, odd_index, NULL, now, NULL, N, odd), j = 0;
+    assert_int_equal(n, N / 2);
+    for (size_t i = 0; i < N; i++)
+        if (all[i] % 2 == 1)
+            assert_int_equal(odd[j++], all[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_values),          cmocka_unit_test(test_more_overdue_is_higher),
         cmocka_unit_test(test_priority_order),        cmocka_unit_test(test_age_and_quick_win),
         cmocka_unit_test(test_completed_and_weights), cmocka_unit_test(test_rank),
+        cmocka_unit_test(test_top_k_matches_rank),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
