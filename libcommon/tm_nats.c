@@ -1,6 +1,7 @@
 /* tm_nats: hardened NATS connections, call headers, blocking JSON requests. */
 #include "tm_nats.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,13 @@
 
 #define RECONNECT_BUF_BYTES (8 * 1024 * 1024)
 #define MAX_REPLY_BODY      (16 * 1024 * 1024)
+
+static _Atomic uint64_t g_epoch;
+
+uint64_t tm_nats_epoch(void)
+{
+    return atomic_load_explicit(&g_epoch, memory_order_acquire);
+}
 
 static tm_counter_t *reconnects_metric(void)
 {
@@ -26,6 +34,7 @@ static tm_gauge_t *connected_metric(void)
 static void on_disconnected(natsConnection *nc, void *closure)
 {
     (void)closure;
+    atomic_fetch_add_explicit(&g_epoch, 1, memory_order_acq_rel);
     tm_gauge_set(connected_metric(), 0);
     const char *why = NULL;
     natsStatus s = natsConnection_GetLastError(nc, &why);
@@ -36,6 +45,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
     (void)closure;
+    atomic_fetch_add_explicit(&g_epoch, 1, memory_order_acq_rel);
     tm_counter_add(reconnects_metric(), 1);
     tm_gauge_set(connected_metric(), 1);
     TM_INFO("nats reconnected");

@@ -59,6 +59,11 @@ typedef struct {
  * (tm_nats_reconnects_total). Caller owns *out (natsConnection_Destroy). */
 int tm_nats_connect(const char *url, const tm_nats_opts_t *opts, natsConnection **out) TM_WUR;
 
+/* Bumped whenever a connection made by tm_nats_connect in this process disconnects or
+ * reconnects. Core-NATS messages sent meanwhile may have been missed: state kept in step by
+ * such broadcasts (caches invalidated by them) and stamped with an older epoch is suspect. */
+uint64_t tm_nats_epoch(void);
+
 /* Set the tm_call_t headers on msg (skips empty ones). */
 int tm_nats_set_call_headers(natsMsg *msg, const tm_call_t *call) TM_WUR;
 /* Read the tm_call_t headers of msg into call (missing -> empty / 0). Over-long values

@@ -158,6 +158,35 @@ void tm_svc_reply_json(tm_svc_reply_t *rep, int status, json_t *body)
     rep->json = body;
 }
 
+void tm_svc_reply_json_text(tm_svc_reply_t *rep, int status, char *text, size_t len)
+{
+    clear_body(rep);
+    rep->status = status;
+    rep->raw = text;
+    rep->raw_len = len;
+    tm_svc_reply_header(rep, TM_HDR_CONTENT_TYPE,
+                        status >= 400 ? TM_PROBLEM_MEDIA_TYPE : "application/json");
+}
+
+void tm_svc_after_txn(tm_svc_reply_t *rep, void (*fn)(void *arg), void *arg)
+{
+    free(rep->after_arg);
+    rep->after_txn = fn;
+    rep->after_arg = arg;
+}
+
+/* Also after a reply_reset of an error path: running it needlessly is harmless, losing it
+ * (a handler that committed, then failed) is not. */
+static void run_after_txn(tm_svc_reply_t *rep)
+{
+    if (!rep->after_txn)
+        return;
+    rep->after_txn(rep->after_arg);
+    free(rep->after_arg);
+    rep->after_arg = NULL;
+    rep->after_txn = NULL;
+}
+
 void tm_svc_reply_problem(tm_svc_reply_t *rep, const tm_svc_req_t *req, int status,
                           const char *slug, const char *fmt, ...)
 {
@@ -326,7 +355,35 @@ static void enqueue(route_ctx_t *rc, natsMsg *msg)
     tm_nats_msg_free(msg);
 }
 
-/* Reader thread, after each read: every request waiting in a route's subscription, queued. */
+static bool fill_request(const item_t *it, tm_svc_req_t *req);
+static void count_request(route_ctx_t *rc, int status, int64_t start_us);
+
+/* Reader thread: the route's fast answer, sent from here; false to queue msg instead. */
+static bool answer_fast(route_ctx_t *rc, natsMsg *msg)
+{
+    int64_t start = tm_now_us();
+    item_t it = {.msg = msg, .route = rc->route, .enq_us = start};
+    tm_svc_req_t req;
+    if (!fill_request(&it, &req) || req.body_len > 0 || req.call.idem_key[0])
+        return false; /* late ones are counted and dropped by the worker path */
+    tm_svc_reply_t rep;
+    memset(&rep, 0, sizeof rep);
+    if (!rc->route->fast(&req, &rep)) {
+        reply_reset(&rep);
+        return false;
+    }
+    wire_t wire;
+    to_wire(&rep, &wire);
+    send_wire(rc->svc, msg, &wire, req.call.request_id);
+    count_request(rc, wire.status, start);
+    wire_dispose(&wire);
+    reply_reset(&rep);
+    tm_nats_msg_free(msg);
+    return true;
+}
+
+/* Reader thread, after each read: every request waiting in a route's subscription answered
+ * (fast routes) or queued. */
 static void drain_routes(void *ctx)
 {
     tm_svc_t *svc = ctx;
@@ -343,6 +400,8 @@ static void drain_routes(void *ctx)
                 st = natsSubscription_NextMsg(&msg, svc->subs[i], 0);
             if (st != NATS_OK)
                 break;
+            if (svc->routes[i].route->fast && answer_fast(&svc->routes[i], msg))
+                continue;
             enqueue(&svc->routes[i], msg);
         }
     }
@@ -690,6 +749,7 @@ static void process(worker_state_t *ws, item_t *it)
         run_handler(w, it->route, &req, &rep, 0);
         to_wire(&rep, &wire);
     }
+    run_after_txn(&rep);
     send_wire(w->svc, it->msg, &wire, req.call.request_id);
     count_request(rc, wire.status, it->enq_us);
     wire_dispose(&wire);

@@ -58,6 +58,8 @@ typedef struct {
         char *name;
         char *value;
     } headers[TM_SVC_MAX_REPLY_HEADERS]; /* owned copies */
+    void (*after_txn)(void *arg);        /* see tm_svc_after_txn */
+    void *after_arg;
 } tm_svc_reply_t;
 
 typedef int (*tm_svc_handler_fn)(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
@@ -68,6 +70,11 @@ typedef struct {
     bool raw_body;   /* do not parse the body as JSON */
     size_t max_body; /* 0 -> 64 KiB; larger bodies get 413 */
     bool idempotent; /* mutation: honours Idempotency-Key (see below) */
+    /* Optional: answer from memory on the NATS reader thread, before the request is queued
+     * for a worker — saves the hand-off (a wake-up, a context switch) when the answer is at
+     * hand. Must not block or touch Postgres; returns false (rep untouched) to queue the
+     * request as usual. Not called for requests with a body or an Idempotency-Key. */
+    bool (*fast)(const tm_svc_req_t *req, tm_svc_reply_t *rep);
 } tm_svc_route_t;
 
 /* Idempotency (routes with idempotent=true and a request carrying Idempotency-Key, for
@@ -121,6 +128,16 @@ void tm_svc_reply_problem(tm_svc_reply_t *rep, const tm_svc_req_t *req, int stat
 void tm_svc_reply_invalid(tm_svc_reply_t *rep, const tm_svc_req_t *req,
                           const tm_json_errors_t *errs);
 void tm_svc_reply_header(tm_svc_reply_t *rep, const char *name, const char *value);
+/* JSON reply from text the handler wrote itself (stolen, free()d; Content-Type
+ * application/json, or problem+json for status >= 400). */
+void tm_svc_reply_json_text(tm_svc_reply_t *rep, int status, char *text, size_t len);
+/* Run fn(arg) once the request's transaction has ended — after the harness's own COMMIT or
+ * ROLLBACK when it wraps the handler (Idempotency-Key), committed or not — and before the
+ * reply is sent. For what must follow a COMMIT (telling other replicas to drop what they
+ * cached): a handler's own tm_pg_commit is only a savepoint inside the harness's
+ * transaction. arg is free()d after the call. One per reply: a second call replaces the
+ * first (whose arg is freed unrun). */
+void tm_svc_after_txn(tm_svc_reply_t *rep, void (*fn)(void *arg), void *arg);
 
 /* Convenience: parse-check the request JSON against fields; on failure fills rep with the
  * 400 problem and returns TM_ERR_INVALID (the handler then returns 0). A missing body is

@@ -19,6 +19,9 @@
 #define TM_SUBJ_RELAY_KICK "tm.v1.relay.kick"
 /* published (core NATS) by tm-task when a session is revoked: {"sid":..., "exp":<unix s>} */
 #define TM_SUBJ_AUTH_REVOKED      "tm.v1.auth.revoked"
+/* published (core NATS) by tm-task after a COMMIT that changed a user's row: {"id":...};
+ * every tm-task replica drops that user's cached /me answer (services/task/user_cache.h) */
+#define TM_SUBJ_USER_CHANGED      "tm.v1.auth.user_changed"
 #define TM_SUBJ_ADMIN_USERS       "tm.v1.auth.admin_users"
 #define TM_SUBJ_ADMIN_USER_UPDATE "tm.v1.auth.admin_user_update"
 

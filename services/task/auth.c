@@ -111,16 +111,19 @@ bool auth_is_unique_violation(const char *sqlstate)
 
 /* Mutations are idempotent=true: the harness honours Idempotency-Key for them. */
 const tm_svc_route_t auth_routes[] = {
-    {TM_SUBJ_AUTH_REGISTER, users_register, false, 8192, true},
-    {TM_SUBJ_AUTH_LOGIN, sessions_login, false, 8192, true},
-    {TM_SUBJ_AUTH_REFRESH, sessions_refresh, false, 4096, true},
-    {TM_SUBJ_AUTH_LOGOUT, sessions_logout, false, 4096, true},
-    {TM_SUBJ_AUTH_ME, users_me, false, 4096, false},
-    {TM_SUBJ_AUTH_SESSIONS, sessions_list, false, 4096, false},
-    {TM_SUBJ_AUTH_REVOKE, sessions_revoke, false, 4096, true},
-    {TM_SUBJ_AUTH_SESSION_CHECK, sessions_check, false, 4096, false},
-    {TM_SUBJ_ADMIN_USERS, users_admin_list, false, 4096, false},
-    {TM_SUBJ_ADMIN_USER_UPDATE, users_admin_update, false, 4096, true},
+    {.subject = TM_SUBJ_AUTH_REGISTER, .fn = users_register, .max_body = 8192, .idempotent = true},
+    {.subject = TM_SUBJ_AUTH_LOGIN, .fn = sessions_login, .max_body = 8192, .idempotent = true},
+    {.subject = TM_SUBJ_AUTH_REFRESH, .fn = sessions_refresh, .max_body = 4096, .idempotent = true},
+    {.subject = TM_SUBJ_AUTH_LOGOUT, .fn = sessions_logout, .max_body = 4096, .idempotent = true},
+    {.subject = TM_SUBJ_AUTH_ME, .fn = users_me, .max_body = 4096, .fast = users_me_fast},
+    {.subject = TM_SUBJ_AUTH_SESSIONS, .fn = sessions_list, .max_body = 4096},
+    {.subject = TM_SUBJ_AUTH_REVOKE, .fn = sessions_revoke, .max_body = 4096, .idempotent = true},
+    {.subject = TM_SUBJ_AUTH_SESSION_CHECK, .fn = sessions_check, .max_body = 4096},
+    {.subject = TM_SUBJ_ADMIN_USERS, .fn = users_admin_list, .max_body = 4096},
+    {.subject = TM_SUBJ_ADMIN_USER_UPDATE,
+     .fn = users_admin_update,
+     .max_body = 4096,
+     .idempotent = true},
 };
 const size_t auth_nroutes = sizeof auth_routes / sizeof *auth_routes;
 

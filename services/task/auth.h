@@ -46,9 +46,20 @@ const char *auth_require_user(const tm_svc_req_t *req, tm_svc_reply_t *rep);
 /* The sqlstate of a unique violation. */
 bool auth_is_unique_violation(const char *sqlstate);
 
+/* The GET /api/v1/me cache (user_cache.h): created from cfg (off when
+ * TM_USER_CACHE_ENTRIES=0) and kept in step through TM_SUBJ_USER_CHANGED on nc. Main
+ * thread; stop after the service has stopped. */
+int users_cache_start(const task_config_t *cfg, natsConnection *nc) TM_WUR;
+void users_cache_stop(void);
+/* After a COMMIT that changed user id's row: drop its cached answer here and broadcast
+ * TM_SUBJ_USER_CHANGED so every replica does (best effort; the TTL bounds a lost one). */
+void users_changed(const char *id);
+
 /* Handlers (worker threads). */
 int users_register(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 int users_me(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+/* users_me's answer from the cache, on the NATS reader thread (tm_svc_route_t.fast). */
+bool users_me_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep);
 int users_admin_list(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 int users_admin_update(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 int sessions_login(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);

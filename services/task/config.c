@@ -15,7 +15,7 @@
 /* The table bound to c. Not reentrant (one static copy): called at start-up only. */
 static tm_config_var_t *vars_for(task_config_t *c, size_t *n)
 {
-    static tm_config_var_t v[22];
+    static tm_config_var_t v[24];
     const tm_config_var_t t[] = {
         {"TM_NATS_URL", TM_CFG_STRING, &c->nats_url, NULL, 0, 0, true, false, NULL,
          "NATS server URL(s), comma-separated"},
@@ -61,6 +61,12 @@ static tm_config_var_t *vars_for(task_config_t *c, size_t *n)
         {"TM_OUTBOX_RETENTION", TM_CFG_DURATION_MS, &c->outbox_retention_ms, "720h", 0,
          365 * DAY_MS, false, false, NULL,
          "keep published events this long for the change feed (0 = forever)"},
+        {"TM_USER_CACHE_ENTRIES", TM_CFG_INT, &c->user_cache_entries, "16384", 0, 10000000, false,
+         false, NULL, "users whose GET /api/v1/me answer is kept in memory (0 = off)"},
+        {"TM_USER_CACHE_TTL", TM_CFG_DURATION_MS, &c->user_cache_ttl_ms, "10s", 100, 3600000, false,
+         false, NULL,
+         "longest a cached /me answer is served: bounds staleness when a change's broadcast "
+         "is lost (replica died after COMMIT, tm-task promote)"},
     };
     _Static_assert(N(t) == N(v), "table size");
     memcpy(v, t, sizeof t);

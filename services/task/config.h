@@ -33,6 +33,8 @@ typedef struct {
     int64_t relay_sweep_ms;
     int64_t relay_batch;
     int64_t outbox_retention_ms;
+    int64_t user_cache_entries;
+    int64_t user_cache_ttl_ms;
 } task_config_t;
 
 /* Fill cfg from the environment. On error returns TM_ERR_INVALID with a message naming the

@@ -133,6 +133,10 @@ static int run(void)
         goto free_cfg;
     tables_build(&t);
     tm_svc_t *svc = start(&cfg, &t, &sc);
+    if (svc && users_cache_start(&cfg, tm_svc_nats(svc)) != TM_OK) {
+        tm_svc_stop(svc);
+        svc = NULL;
+    }
     if (svc) {
         bootstrap_admin(&cfg);
         relay_t *relay = start_relay(&cfg);
@@ -140,7 +144,8 @@ static int run(void)
         tm_logf(TM_LOG_INFO, NULL, "stopping (signal %d)", sig);
         /* Unpublished rows stay in the outbox for the next active relay. */
         relay_stop(relay);
-        tm_svc_stop(svc);
+        tm_svc_stop(svc); /* joins the workers, closes the connection the cache listens on */
+        users_cache_stop();
         code = relay ? 0 : 1;
     }
     free(t.routes);

@@ -1,13 +1,19 @@
 /* users: registration, the caller's profile, the admin user list/update, and the
  * promote CLI. Handlers run on worker threads. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "auth.h"
 #include "tm_log.h"
+#include "tm_metrics.h"
+#include "tm_nats.h"
 #include "tm_query.h"
+#include "tm_subjects.h"
 #include "tm_util.h"
+#include "user_cache.h"
 
 #define ADMIN_PAGE_DEFAULT 50
 #define ADMIN_PAGE_MAX     200
@@ -84,19 +90,158 @@ int users_register(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *
     return rc;
 }
 
+/* ---- the /me cache (user_cache.h) and its invalidation ---- */
+
+#define SUB_CLOSE_WAIT_MS 2000
+
+static user_cache_t *g_me_cache;
+static natsConnection *g_me_nc; /* publishes TM_SUBJ_USER_CHANGED */
+static natsSubscription *g_me_sub;
+/* Set by nats.c once the subscription is closed and its handler has returned for the last
+ * time: only then may the cache the handler uses be freed. */
+static pthread_mutex_t g_me_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_me_cv = PTHREAD_COND_INITIALIZER;
+static bool g_me_sub_done;
+
+static tm_counter_t *me_cache_metric(bool hit)
+{
+    return tm_metrics_counter("tm_task_user_cache_total", "GET /api/v1/me answers by cache result",
+                              hit ? "result=\"hit\"" : "result=\"miss\"");
+}
+
+/* {"id": "<uuid>"} from another replica (or this one): forget that user's answer. */
+static void on_user_changed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+    (void)nc;
+    (void)sub;
+    (void)arg;
+    json_t *o = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    if (id && tm_is_uuid(id))
+        user_cache_drop(g_me_cache, id);
+    json_decref(o);
+    tm_nats_msg_free(msg);
+}
+
+static void on_sub_complete(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_me_mu);
+    g_me_sub_done = true;
+    pthread_cond_broadcast(&g_me_cv);
+    pthread_mutex_unlock(&g_me_mu);
+}
+
+/* Bounded: a subscription that never completes is leaked with its cache, not waited on. */
+static bool wait_sub_done(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += SUB_CLOSE_WAIT_MS / 1000;
+    pthread_mutex_lock(&g_me_mu);
+    while (!g_me_sub_done && pthread_cond_timedwait(&g_me_cv, &g_me_mu, &ts) == 0)
+        ;
+    bool done = g_me_sub_done;
+    pthread_mutex_unlock(&g_me_mu);
+    return done;
+}
+
+int users_cache_start(const task_config_t *cfg, natsConnection *nc)
+{
+    g_me_cache = user_cache_new((size_t)cfg->user_cache_entries, cfg->user_cache_ttl_ms);
+    g_me_nc = nc;
+    if (!g_me_cache)
+        return TM_OK;
+    natsStatus st =
+        natsConnection_Subscribe(&g_me_sub, nc, TM_SUBJ_USER_CHANGED, on_user_changed, NULL);
+    if (st == NATS_OK)
+        st = natsSubscription_SetOnCompleteCB(g_me_sub, on_sub_complete, NULL);
+    if (st != NATS_OK) {
+        TM_ERROR("users: cannot subscribe %s: %s", TM_SUBJ_USER_CHANGED, natsStatus_GetText(st));
+        natsSubscription_Destroy(g_me_sub);
+        g_me_sub = NULL;
+        user_cache_free(g_me_cache);
+        g_me_cache = NULL;
+        return TM_ERR_UNAVAILABLE;
+    }
+    return TM_OK;
+}
+
+void users_cache_stop(void)
+{
+    g_me_nc = NULL;
+    if (!g_me_sub) {
+        user_cache_free(g_me_cache);
+        g_me_cache = NULL;
+        return;
+    }
+    (void)natsSubscription_Unsubscribe(g_me_sub);
+    if (!wait_sub_done()) {
+        TM_WARN("users: %s subscription did not close; cache left allocated", TM_SUBJ_USER_CHANGED);
+        return;
+    }
+    natsSubscription_Destroy(g_me_sub);
+    g_me_sub = NULL;
+    user_cache_free(g_me_cache);
+    g_me_cache = NULL;
+}
+
+void users_changed(const char *id)
+{
+    user_cache_drop(g_me_cache, id);
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"id\":\"%s\"}", id);
+    if (!g_me_nc || n <= 0 || (size_t)n >= sizeof body ||
+        natsConnection_Publish(g_me_nc, TM_SUBJ_USER_CHANGED, body, n) != NATS_OK)
+        tm_log_kv(TM_LOG_WARN, NULL, "user change not broadcast (other replicas' caches expire)",
+                  (const char *[]){"user_id", id, NULL});
+}
+
+static void users_changed_after_txn(void *id)
+{
+    users_changed(id);
+}
+
+bool users_me_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (!tm_is_uuid(req->call.user_id) ||
+        !user_cache_get(g_me_cache, req->call.user_id, tm_now_ms(), &text, &len))
+        return false;
+    tm_counter_add(me_cache_metric(true), 1);
+    tm_svc_reply_json_text(rep, 200, text, len);
+    return true;
+}
+
 int users_me(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
 {
     const char *uid = auth_require_user(req, rep);
     if (!uid)
         return TM_OK;
+    char *text = NULL;
+    size_t len = 0;
+    bool hit = user_cache_get(g_me_cache, uid, tm_now_ms(), &text, &len);
+    if (g_me_cache)
+        tm_counter_add(me_cache_metric(hit), 1);
+    if (hit) {
+        tm_svc_reply_json_text(rep, 200, text, len);
+        return TM_OK;
+    }
+    user_cache_ticket_t t = user_cache_ticket(g_me_cache);
     PGresult *r = NULL;
     int rc = tm_pg_exec(w->pg, "auth_user_by_id", 1, (const char *[]){uid}, &r, NULL);
     if (rc != TM_OK)
         return rc;
-    if (PQntuples(r) == 0)
+    if (PQntuples(r) == 0) {
         tm_svc_reply_problem(rep, req, 404, NULL, "no such user");
-    else
-        tm_svc_reply_json(rep, 200, auth_user_json(r, 0, 0));
+    } else {
+        json_t *u = auth_user_json(r, 0, 0);
+        text = tm_json_dumps(u, &len);
+        json_decref(u);
+        user_cache_put(g_me_cache, uid, text, len, t, tm_now_ms());
+        tm_svc_reply_json_text(rep, 200, text, len);
+    }
     PQclear(r);
     return TM_OK;
 }
@@ -257,6 +402,8 @@ int users_admin_update(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
     }
     if (tm_svc_check_body(req, rep, update_fields, 2) != TM_OK)
         return TM_OK;
+    /* Whatever the outcome: a needless drop costs one cache miss. */
+    tm_svc_after_txn(rep, users_changed_after_txn, tm_xstrdup(id));
     int rc = tm_pg_begin(w->pg);
     if (rc != TM_OK)
         return rc;
@@ -275,9 +422,11 @@ int users_bootstrap_admin(tm_pg_t *pg)
         return TM_OK;
     PGresult *r = NULL;
     int rc = tm_pg_exec(pg, "auth_user_set_role", 2, (const char *[]){email, "admin"}, &r, NULL);
-    if (rc == TM_OK && PQntuples(r) > 0)
+    if (rc == TM_OK && PQntuples(r) > 0) {
         tm_log_kv(TM_LOG_INFO, NULL, "bootstrap admin promoted",
                   (const char *[]){"user_id", PQgetvalue(r, 0, 0), NULL});
+        users_changed(PQgetvalue(r, 0, 0));
+    }
     PQclear(r);
     return rc;
 }

@@ -139,12 +139,15 @@ int workspaces_get(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *
 }
 
 const tm_svc_route_t workspaces_routes[] = {
-    {TM_SUBJ_WS_CREATE, workspaces_create, false, 4096, true},
-    {TM_SUBJ_WS_LIST, workspaces_list, false, 4096, false},
-    {TM_SUBJ_WS_GET, workspaces_get, false, 4096, false},
-    {TM_SUBJ_WS_MEMBERS, members_list, false, 4096, false},
-    {TM_SUBJ_WS_ADD_MEMBER, members_add, false, 4096, true},
-    {TM_SUBJ_WS_REMOVE_MEMBER, members_remove, false, 4096, true},
+    {.subject = TM_SUBJ_WS_CREATE, .fn = workspaces_create, .max_body = 4096, .idempotent = true},
+    {.subject = TM_SUBJ_WS_LIST, .fn = workspaces_list, .max_body = 4096},
+    {.subject = TM_SUBJ_WS_GET, .fn = workspaces_get, .max_body = 4096},
+    {.subject = TM_SUBJ_WS_MEMBERS, .fn = members_list, .max_body = 4096},
+    {.subject = TM_SUBJ_WS_ADD_MEMBER, .fn = members_add, .max_body = 4096, .idempotent = true},
+    {.subject = TM_SUBJ_WS_REMOVE_MEMBER,
+     .fn = members_remove,
+     .max_body = 4096,
+     .idempotent = true},
 };
 const size_t workspaces_nroutes = sizeof workspaces_routes / sizeof *workspaces_routes;
 

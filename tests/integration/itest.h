@@ -46,6 +46,7 @@ enum {
     ITEST_PORT_DAEMON = 5, /* the tm-realtime binary of test_daemon */
     ITEST_PORT_SVC = 6,    /* tm_svc / tm_admin of test_svc */
     ITEST_PORT_SVC2 = 7,
+    ITEST_PORT_TASK2 = 8, /* a second tm-task replica on the first one's database */
 };
 
 static __attribute__((unused)) int itest_port(int offset)

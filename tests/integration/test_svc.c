@@ -424,6 +424,88 @@ static long metric_value(const char *name)
     return v;
 }
 
+static atomic_int fast_on, fast_calls, fast_worker_calls;
+
+static bool f_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    atomic_fetch_add(&fast_calls, 1);
+    if (!atomic_load(&fast_on))
+        return false;
+    char *text = tm_xstrdup("{\"from\":\"fast\"}");
+    (void)req;
+    tm_svc_reply_json_text(rep, 200, text, strlen(text));
+    return true;
+}
+
+static int h_fast_worker(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    (void)w;
+    (void)req;
+    atomic_fetch_add(&fast_worker_calls, 1);
+    tm_svc_reply_json(rep, 200, json_pack("{s:s}", "from", "worker"));
+    return 0;
+}
+
+/* One request to subj; the "from" of its 200 reply ("" when none) into from. */
+static int ask_fast(const char *subj, const char *body, const char *idem, int64_t deadline,
+                    char *from, size_t cap)
+{
+    natsMsg *m = itest_request(nc, subj, body, idem, deadline, 1000);
+    json_t *b = m ? body_of(m) : NULL;
+    snprintf(from, cap, "%s", tm_json_str(b, "from", ""));
+    int st = itest_status(m);
+    if (st == 200)
+        assert_string_equal(itest_header(m, TM_HDR_CONTENT_TYPE), "application/json");
+    json_decref(b);
+    natsMsg_Destroy(m);
+    return st;
+}
+
+/* A route's fast answer is sent from the reader thread without a worker; a false return,
+ * a body or an Idempotency-Key take the worker path; late requests are still dropped. */
+static void test_fast_route(void **state)
+{
+    (void)state;
+    char name[80], subj[120], from[32];
+    itest_unique("fast", name, sizeof name);
+    snprintf(subj, sizeof subj, "it.%s.me", name);
+    tm_svc_route_t r[] = {{.subject = subj, .fn = h_fast_worker, .fast = f_fast}};
+    tm_svc_config_t c = {.name = name,
+                         .nats_url = nats_url,
+                         .workers = 2,
+                         .queue_cap = 64,
+                         .drain_timeout_ms = 3000,
+                         .routes = r,
+                         .nroutes = 1};
+    tm_svc_t *fs = tm_svc_start(&c);
+    assert_non_null(fs);
+    atomic_store(&fast_on, 1);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(ask_fast(subj, NULL, NULL, 0, from, sizeof from), 200);
+        assert_string_equal(from, "fast");
+    }
+    assert_int_equal(atomic_load(&fast_worker_calls), 0);
+    assert_int_equal(ask_fast(subj, "{}", NULL, 0, from, sizeof from), 200);
+    assert_string_equal(from, "worker");
+    assert_int_equal(ask_fast(subj, NULL, "key-1", 0, from, sizeof from), 200);
+    assert_string_equal(from, "worker");
+    int calls = atomic_load(&fast_calls);
+    assert_int_equal(ask_fast(subj, NULL, NULL, tm_wall_ms() - 1000, from, sizeof from), -1);
+    assert_int_equal(atomic_load(&fast_calls), calls); /* late: not answered at all */
+    atomic_store(&fast_on, 0);
+    assert_int_equal(ask_fast(subj, NULL, NULL, 0, from, sizeof from), 200);
+    assert_string_equal(from, "worker");
+    assert_int_equal(atomic_load(&fast_worker_calls), 3);
+    assert_int_equal(atomic_load(&fast_calls), 21);
+    char *text = tm_metrics_render(NULL);
+    char needle[200];
+    snprintf(needle, sizeof needle, "tm_svc_requests_total{subject=\"%s\",status=\"200\"} 23",
+             subj);
+    assert_non_null(strstr(text, needle));
+    free(text);
+    tm_svc_stop(fs);
+}
+
 typedef struct {
     const char *subject;
     int ok, failed;
@@ -496,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_admin_not_ready_and_draining),
         cmocka_unit_test(test_queue_full_answers_503),
         cmocka_unit_test(test_concurrent_replies_keep_the_connection),
+        cmocka_unit_test(test_fast_route),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     nats_Close();

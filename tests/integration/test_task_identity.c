@@ -49,8 +49,10 @@ static int teardown(void **state)
     return itest_task_stop(&g_task) ? 0 : -1;
 }
 
-/* One request with caller headers and optional path params (name, value, ..., NULL). */
-static int call(const char *subj, const who_t *w, const char *body, json_t **out, ...)
+/* One request with caller headers, an optional Idempotency-Key and path params (name, value,
+ * ..., NULL). */
+static int call_v(const char *subj, const who_t *w, const char *idem, const char *body,
+                  json_t **out, va_list ap)
 {
     natsMsg *m = NULL, *rep = NULL;
     assert_int_equal(natsMsg_Create(&m, subj, NULL, body, body ? (int)strlen(body) : 0), 0);
@@ -62,15 +64,14 @@ static int call(const char *subj, const who_t *w, const char *body, json_t **out
         snprintf(c.session_id, sizeof c.session_id, "%s", w->sid);
         snprintf(c.role, sizeof c.role, "%s", w->role);
     }
+    if (idem)
+        snprintf(c.idem_key, sizeof c.idem_key, "%s", idem);
     assert_int_equal(tm_nats_set_call_headers(m, &c), 0);
-    va_list ap;
-    va_start(ap, out);
     for (const char *k; (k = va_arg(ap, const char *));) {
         char h[64];
         snprintf(h, sizeof h, "Tm-Param-%s", k);
         assert_int_equal(natsMsgHeader_Set(m, h, va_arg(ap, const char *)), 0);
     }
-    va_end(ap);
     assert_int_equal(natsConnection_RequestMsg(&rep, g_nc, m, 10000), 0);
     natsMsg_Destroy(m);
     int st = itest_status(rep);
@@ -79,6 +80,25 @@ static int call(const char *subj, const who_t *w, const char *body, json_t **out
         *out = n > 0 ? json_loadb(natsMsg_GetData(rep), (size_t)n, 0, NULL) : NULL;
     }
     natsMsg_Destroy(rep);
+    return st;
+}
+
+static int call(const char *subj, const who_t *w, const char *body, json_t **out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    int st = call_v(subj, w, NULL, body, out, ap);
+    va_end(ap);
+    return st;
+}
+
+static int call_idem(const char *subj, const who_t *w, const char *idem, const char *body,
+                     json_t **out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    int st = call_v(subj, w, idem, body, out, ap);
+    va_end(ap);
     return st;
 }
 
@@ -283,6 +303,69 @@ static void test_admin_routes(void **state)
                      400);
 }
 
+/* GET /me n times (requests spread over the replicas by the queue group): every answer
+ * must show role. */
+static void expect_me_role(const who_t *u, const char *role, int n)
+{
+    for (int i = 0; i < n; i++) {
+        json_t *r = NULL;
+        assert_int_equal(call(TM_SUBJ_AUTH_ME, u, NULL, &r, NULL), 200);
+        assert_string_equal(js(r, "id", NULL), u->id);
+        assert_string_equal(js(r, "role", NULL), role);
+        json_decref(r);
+    }
+}
+
+static long metric_value(int admin_port, const char *series)
+{
+    static char buf[1 << 18];
+    assert_int_equal(itest_http(admin_port, "GET", "/metrics", buf, sizeof buf), 200);
+    const char *p = strstr(buf, series);
+    return p ? strtol(p + strlen(series), NULL, 10) : 0;
+}
+
+/* Two replicas cache /me; a role change made on either (inside the harness's Idempotency-Key
+ * transaction, or the handler's own) is seen by every later /me on both. */
+static void test_me_cache_two_replicas(void **state)
+{
+    (void)state;
+    who_t u, adm;
+    memset(&u, 0, sizeof u);
+    memset(&adm, 0, sizeof adm);
+    reg(&u, "cached");
+    reg(&adm, "chief");
+    login(&u, "d");
+    char e_cli[1100];
+    snprintf(e_cli, sizeof e_cli, "TM_PG_URL=%s", g_task.db.conninfo);
+    char *env[] = {e_cli, NULL};
+    char *argv[] = {TM_TASK_BIN, "promote", adm.email, "admin", NULL};
+    assert_true(itest_exited_clean(itest_run(argv, env, "/tmp/itest_task_identity_promote.log")));
+    login(&adm, "admin-box");
+    itest_task_t second = g_task; /* same database and key */
+    second.admin_port = itest_port(ITEST_PORT_TASK2);
+    snprintf(second.log, sizeof second.log, "/tmp/itest_task_identity_replica2.log");
+    itest_task_spawn(&second, TM_TASK_BIN, NULL);
+
+    const char *hit = "tm_task_user_cache_total{result=\"hit\"} ";
+    long hits0 = metric_value(ADMIN_PORT, hit), hits1 = metric_value(second.admin_port, hit);
+    expect_me_role(&u, "user", 60);
+    /* both replicas answered from their caches (60 requests: each gets some) */
+    assert_true(metric_value(ADMIN_PORT, hit) > hits0);
+    assert_true(metric_value(second.admin_port, hit) > hits1);
+
+    json_t *r = NULL;
+    assert_int_equal(call_idem(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "promote-cached-1",
+                               "{\"role\":\"moderator\"}", &r, "id", u.id, NULL),
+                     200);
+    json_decref(r);
+    expect_me_role(&u, "moderator", 40);
+    assert_int_equal(
+        call(TM_SUBJ_ADMIN_USER_UPDATE, &adm, "{\"role\":\"user\"}", NULL, "id", u.id, NULL), 200);
+    expect_me_role(&u, "user", 40);
+    expect_me_role(&adm, "admin", 10); /* promoted before anything cached it */
+    assert_true(itest_exited_clean(itest_stop(&second.pid)));
+}
+
 static void test_workspaces(void **state)
 {
     (void)state;
@@ -361,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_login_refresh_logout),
         cmocka_unit_test(test_revoke_other_users_session),
         cmocka_unit_test(test_admin_routes),
+        cmocka_unit_test(test_me_cache_two_replicas),
         cmocka_unit_test(test_workspaces),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
