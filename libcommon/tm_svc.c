@@ -66,6 +66,7 @@ struct tm_svc {
     tm_nats_reader_t *reader;
     route_ctx_t *routes;
     natsSubscription **subs;
+    natsSubscription **notice_subs;
     atomic_bool subs_ready; /* subs filled: the reader may drain them */
     natsSubscription *health_sub;
     tm_admin_t *admin;
@@ -382,24 +383,41 @@ static bool answer_fast(route_ctx_t *rc, natsMsg *msg)
     return true;
 }
 
-/* Reader thread, after each read: every request waiting in a route's subscription answered
- * (fast routes) or queued. */
+/* The next of the messages waiting in a sync subscription, or NULL (never blocks). */
+static natsMsg *next_waiting(natsSubscription *sub)
+{
+    int n = 0;
+    if (natsSubscription_GetPending(sub, &n, NULL) != NATS_OK || n <= 0)
+        return NULL;
+    natsMsg *msg = NULL;
+    natsStatus st = natsSubscription_NextMsg(&msg, sub, 0);
+    if (st == NATS_SLOW_CONSUMER) /* reported once; the messages are still there */
+        st = natsSubscription_NextMsg(&msg, sub, 0);
+    return st == NATS_OK ? msg : NULL;
+}
+
+/* Reader thread: every notice waiting, applied. */
+static void drain_notices(tm_svc_t *svc)
+{
+    for (size_t i = 0; i < svc->cfg->nnotices; i++) {
+        for (natsMsg *msg; (msg = next_waiting(svc->notice_subs[i]));) {
+            svc->cfg->notices[i].fn(natsMsg_GetData(msg), natsMsg_GetDataLength(msg),
+                                    svc->cfg->arg);
+            tm_nats_msg_free(msg);
+        }
+    }
+}
+
+/* Reader thread, after each read: the notices read, then every request waiting in a route's
+ * subscription answered (fast routes) or queued. */
 static void drain_routes(void *ctx)
 {
     tm_svc_t *svc = ctx;
     if (!atomic_load(&svc->subs_ready))
         return;
+    drain_notices(svc);
     for (size_t i = 0; i < svc->cfg->nroutes; i++) {
-        int n = 0;
-        if (natsSubscription_GetPending(svc->subs[i], &n, NULL) != NATS_OK)
-            continue;
-        for (; n > 0; n--) {
-            natsMsg *msg = NULL;
-            natsStatus st = natsSubscription_NextMsg(&msg, svc->subs[i], 0);
-            if (st == NATS_SLOW_CONSUMER) /* reported once; the messages are still there */
-                st = natsSubscription_NextMsg(&msg, svc->subs[i], 0);
-            if (st != NATS_OK)
-                break;
+        for (natsMsg *msg; (msg = next_waiting(svc->subs[i]));) {
             if (svc->routes[i].route->fast && answer_fast(&svc->routes[i], msg))
                 continue;
             enqueue(&svc->routes[i], msg);
@@ -975,6 +993,16 @@ static int start_workers(tm_svc_t *svc)
 static int subscribe_all(tm_svc_t *svc)
 {
     const tm_svc_config_t *cfg = svc->cfg;
+    svc->notice_subs = tm_xcalloc(cfg->nnotices + 1, sizeof *svc->notice_subs);
+    for (size_t i = 0; i < cfg->nnotices; i++) { /* before the requests that depend on them */
+        natsStatus s =
+            natsConnection_SubscribeSync(&svc->notice_subs[i], svc->nc, cfg->notices[i].subject);
+        if (s != NATS_OK) {
+            TM_ERROR("svc: cannot subscribe %s: %s", cfg->notices[i].subject,
+                     natsStatus_GetText(s));
+            return TM_ERR_NATS;
+        }
+    }
     svc->subs = tm_xcalloc(cfg->nroutes + 1, sizeof *svc->subs);
     for (size_t i = 0; i < cfg->nroutes; i++) {
         natsStatus s = natsConnection_QueueSubscribeSync(&svc->subs[i], svc->nc,
@@ -1103,6 +1131,8 @@ static void close_nats(tm_svc_t *svc)
     tm_nats_reader_stop(svc->reader); /* no drain_routes from here on */
     for (size_t i = 0; svc->subs && i < svc->cfg->nroutes; i++)
         natsSubscription_Destroy(svc->subs[i]);
+    for (size_t i = 0; svc->notice_subs && i < svc->cfg->nnotices; i++)
+        natsSubscription_Destroy(svc->notice_subs[i]);
     natsSubscription_Destroy(svc->health_sub);
     natsConnection_Destroy(svc->nc);
     tm_nats_reader_free(svc->reader);
@@ -1126,6 +1156,7 @@ void tm_svc_stop(tm_svc_t *svc)
     pthread_cond_destroy(&svc->cv_state);
     pthread_mutex_destroy(&svc->mu);
     free(svc->subs);
+    free(svc->notice_subs);
     for (size_t i = 0; svc->routes && i < svc->cfg->nroutes; i++)
         free(svc->routes[i].by_status);
     free(svc->routes);

@@ -86,6 +86,16 @@ typedef struct {
  * reply < 500 is stored with the key before the one COMMIT; a 5xx rolls everything back.
  * Keys expire after 24 h. So a handler writes exactly as it would without a key. */
 
+/* A core-NATS broadcast every replica obeys (a plain subscription, no queue group), handled
+ * on the NATS reader thread before the requests read with it: a request that reaches this
+ * replica after the notice (the server sends both down one connection, in order) sees its
+ * effect — which an async subscription, delivered on a thread of its own, cannot promise.
+ * fn gets the config's arg; it must be quick and must not block. */
+typedef struct {
+    const char *subject;
+    void (*fn)(const char *data, int len, void *arg);
+} tm_svc_notice_t;
+
 typedef struct {
     const char *name;           /* "task": queue group and log svc */
     const char *health_subject; /* TM_SUBJ_TASK_HEALTH, ... (plain subscription) */
@@ -101,6 +111,8 @@ typedef struct {
     size_t nstmts; /* prepared on every worker connection */
     const tm_svc_route_t *routes;
     size_t nroutes;
+    const tm_svc_notice_t *notices; /* optional */
+    size_t nnotices;
     /* Optional per-worker set-up/tear-down (on the worker thread). */
     int (*worker_init)(tm_svc_worker_t *w, void *arg);
     void (*worker_dispose)(tm_svc_worker_t *w, void *arg);

@@ -46,11 +46,15 @@ const char *auth_require_user(const tm_svc_req_t *req, tm_svc_reply_t *rep);
 /* The sqlstate of a unique violation. */
 bool auth_is_unique_violation(const char *sqlstate);
 
-/* The GET /api/v1/me cache (user_cache.h): created from cfg (off when
- * TM_USER_CACHE_ENTRIES=0) and kept in step through TM_SUBJ_USER_CHANGED on nc. Main
- * thread; stop after the service has stopped. */
-int users_cache_start(const task_config_t *cfg, natsConnection *nc) TM_WUR;
-void users_cache_stop(void);
+/* The GET /api/v1/me cache (user_cache.h), off when TM_USER_CACHE_ENTRIES=0. Main thread:
+ * init before the service starts, attach its NATS connection (the broadcasts go out on it)
+ * once it has, dispose after it has stopped. users_on_changed is the service's notice for
+ * TM_SUBJ_USER_CHANGED (tm_svc_notice_t: the reader thread applies it before the requests
+ * read after it). */
+void users_cache_init(const task_config_t *cfg);
+void users_cache_attach(natsConnection *nc);
+void users_cache_dispose(void);
+void users_on_changed(const char *data, int len, void *arg);
 /* After a COMMIT that changed user id's row: drop its cached answer here and broadcast
  * TM_SUBJ_USER_CHANGED so every replica does (best effort; the TTL bounds a lost one). */
 void users_changed(const char *id);

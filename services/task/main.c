@@ -94,6 +94,9 @@ static tm_svc_t *start(const task_config_t *cfg, const tables_t *t, tm_svc_confi
     sc->nroutes = t->nroutes;
     sc->stmts = t->stmts;
     sc->nstmts = t->nstmts;
+    static const tm_svc_notice_t notices[] = {{TM_SUBJ_USER_CHANGED, users_on_changed}};
+    sc->notices = notices;
+    sc->nnotices = sizeof notices / sizeof *notices;
     return tm_svc_start(sc);
 }
 
@@ -132,22 +135,20 @@ static int run(void)
     if (auth_init(&cfg) != TM_OK)
         goto free_cfg;
     tables_build(&t);
+    users_cache_init(&cfg);
     tm_svc_t *svc = start(&cfg, &t, &sc);
-    if (svc && users_cache_start(&cfg, tm_svc_nats(svc)) != TM_OK) {
-        tm_svc_stop(svc);
-        svc = NULL;
-    }
     if (svc) {
+        users_cache_attach(tm_svc_nats(svc));
         bootstrap_admin(&cfg);
         relay_t *relay = start_relay(&cfg);
         int sig = tm_lifecycle_wait();
         tm_logf(TM_LOG_INFO, NULL, "stopping (signal %d)", sig);
         /* Unpublished rows stay in the outbox for the next active relay. */
         relay_stop(relay);
-        tm_svc_stop(svc); /* joins the workers, closes the connection the cache listens on */
-        users_cache_stop();
+        tm_svc_stop(svc);
         code = relay ? 0 : 1;
     }
+    users_cache_dispose();
     free(t.routes);
     free(t.stmts);
     auth_dispose();

@@ -1,11 +1,9 @@
 /* users: registration, the caller's profile, the admin user list/update, and the
  * promote CLI. Handlers run on worker threads. */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "auth.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
@@ -92,16 +90,8 @@ int users_register(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *
 
 /* ---- the /me cache (user_cache.h) and its invalidation ---- */
 
-#define SUB_CLOSE_WAIT_MS 2000
-
 static user_cache_t *g_me_cache;
 static natsConnection *g_me_nc; /* publishes TM_SUBJ_USER_CHANGED */
-static natsSubscription *g_me_sub;
-/* Set by nats.c once the subscription is closed and its handler has returned for the last
- * time: only then may the cache the handler uses be freed. */
-static pthread_mutex_t g_me_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_me_cv = PTHREAD_COND_INITIALIZER;
-static bool g_me_sub_done;
 
 static tm_counter_t *me_cache_metric(bool hit)
 {
@@ -109,81 +99,31 @@ static tm_counter_t *me_cache_metric(bool hit)
                               hit ? "result=\"hit\"" : "result=\"miss\"");
 }
 
-/* {"id": "<uuid>"} from another replica (or this one): forget that user's answer. */
-static void on_user_changed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+void users_cache_init(const task_config_t *cfg)
 {
-    (void)nc;
-    (void)sub;
+    g_me_cache = user_cache_new((size_t)cfg->user_cache_entries, cfg->user_cache_ttl_ms);
+}
+
+void users_cache_attach(natsConnection *nc)
+{
+    g_me_nc = nc;
+}
+
+void users_cache_dispose(void)
+{
+    g_me_nc = NULL;
+    user_cache_free(g_me_cache);
+    g_me_cache = NULL;
+}
+
+void users_on_changed(const char *data, int len, void *arg)
+{
     (void)arg;
-    json_t *o = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
+    json_t *o = data && len > 0 ? json_loadb(data, (size_t)len, 0, NULL) : NULL;
     const char *id = json_string_value(json_object_get(o, "id"));
     if (id && tm_is_uuid(id))
         user_cache_drop(g_me_cache, id);
     json_decref(o);
-    tm_nats_msg_free(msg);
-}
-
-static void on_sub_complete(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&g_me_mu);
-    g_me_sub_done = true;
-    pthread_cond_broadcast(&g_me_cv);
-    pthread_mutex_unlock(&g_me_mu);
-}
-
-/* Bounded: a subscription that never completes is leaked with its cache, not waited on. */
-static bool wait_sub_done(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += SUB_CLOSE_WAIT_MS / 1000;
-    pthread_mutex_lock(&g_me_mu);
-    while (!g_me_sub_done && pthread_cond_timedwait(&g_me_cv, &g_me_mu, &ts) == 0)
-        ;
-    bool done = g_me_sub_done;
-    pthread_mutex_unlock(&g_me_mu);
-    return done;
-}
-
-int users_cache_start(const task_config_t *cfg, natsConnection *nc)
-{
-    g_me_cache = user_cache_new((size_t)cfg->user_cache_entries, cfg->user_cache_ttl_ms);
-    g_me_nc = nc;
-    if (!g_me_cache)
-        return TM_OK;
-    natsStatus st =
-        natsConnection_Subscribe(&g_me_sub, nc, TM_SUBJ_USER_CHANGED, on_user_changed, NULL);
-    if (st == NATS_OK)
-        st = natsSubscription_SetOnCompleteCB(g_me_sub, on_sub_complete, NULL);
-    if (st != NATS_OK) {
-        TM_ERROR("users: cannot subscribe %s: %s", TM_SUBJ_USER_CHANGED, natsStatus_GetText(st));
-        natsSubscription_Destroy(g_me_sub);
-        g_me_sub = NULL;
-        user_cache_free(g_me_cache);
-        g_me_cache = NULL;
-        return TM_ERR_UNAVAILABLE;
-    }
-    return TM_OK;
-}
-
-void users_cache_stop(void)
-{
-    g_me_nc = NULL;
-    if (!g_me_sub) {
-        user_cache_free(g_me_cache);
-        g_me_cache = NULL;
-        return;
-    }
-    (void)natsSubscription_Unsubscribe(g_me_sub);
-    if (!wait_sub_done()) {
-        TM_WARN("users: %s subscription did not close; cache left allocated", TM_SUBJ_USER_CHANGED);
-        return;
-    }
-    natsSubscription_Destroy(g_me_sub);
-    g_me_sub = NULL;
-    user_cache_free(g_me_cache);
-    g_me_cache = NULL;
 }
 
 void users_changed(const char *id)

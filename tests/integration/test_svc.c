@@ -497,13 +497,74 @@ static void test_fast_route(void **state)
     assert_string_equal(from, "worker");
     assert_int_equal(atomic_load(&fast_worker_calls), 3);
     assert_int_equal(atomic_load(&fast_calls), 21);
-    char *text = tm_metrics_render(NULL);
+    /* counted after the reply is sent: give the last one a moment */
     char needle[200];
     snprintf(needle, sizeof needle, "tm_svc_requests_total{subject=\"%s\",status=\"200\"} 23",
              subj);
-    assert_non_null(strstr(text, needle));
-    free(text);
+    bool counted = false;
+    for (int i = 0; i < 100 && !counted; i++) {
+        char *text = tm_metrics_render(NULL);
+        counted = strstr(text, needle) != NULL;
+        free(text);
+        if (!counted)
+            usleep(20 * 1000);
+    }
+    assert_true(counted);
     tm_svc_stop(fs);
+}
+
+static atomic_int notice_value;
+
+static void n_set(const char *data, int len, void *arg)
+{
+    (void)arg;
+    char buf[16];
+    snprintf(buf, sizeof buf, "%.*s", len, data);
+    atomic_store(&notice_value, atoi(buf));
+}
+
+static bool f_value(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    (void)req;
+    char *text = tm_xmalloc(32);
+    int n = snprintf(text, 32, "{\"value\":%d}", atomic_load(&notice_value));
+    tm_svc_reply_json_text(rep, 200, text, (size_t)n);
+    return true;
+}
+
+/* A notice published before a request (by this client, so the server sends it first) is
+ * applied before the request is answered: each request sees the value just published. */
+static void test_notice_applied_before_later_requests(void **state)
+{
+    (void)state;
+    char name[80], subj[120], notice[120];
+    itest_unique("notice", name, sizeof name);
+    snprintf(subj, sizeof subj, "it.%s.value", name);
+    snprintf(notice, sizeof notice, "it.%s.set", name);
+    tm_svc_route_t r[] = {{.subject = subj, .fn = h_fast_worker, .fast = f_value}};
+    tm_svc_notice_t nt[] = {{.subject = notice, .fn = n_set}};
+    tm_svc_config_t c = {.name = name,
+                         .nats_url = nats_url,
+                         .workers = 1,
+                         .queue_cap = 64,
+                         .drain_timeout_ms = 3000,
+                         .routes = r,
+                         .nroutes = 1,
+                         .notices = nt,
+                         .nnotices = 1};
+    tm_svc_t *ns = tm_svc_start(&c);
+    assert_non_null(ns);
+    for (int i = 1; i <= 300; i++) {
+        char v[16];
+        int n = snprintf(v, sizeof v, "%d", i);
+        assert_int_equal(natsConnection_Publish(nc, notice, v, n), NATS_OK);
+        natsMsg *m = itest_request(nc, subj, NULL, NULL, 0, 1000);
+        json_t *b = m ? body_of(m) : NULL;
+        assert_int_equal(tm_json_int(b, "value", -1), i);
+        json_decref(b);
+        natsMsg_Destroy(m);
+    }
+    tm_svc_stop(ns);
 }
 
 typedef struct {
@@ -579,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_queue_full_answers_503),
         cmocka_unit_test(test_concurrent_replies_keep_the_connection),
         cmocka_unit_test(test_fast_route),
+        cmocka_unit_test(test_notice_applied_before_later_requests),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     nats_Close();

@@ -265,6 +265,18 @@ static void test_revoke_other_users_session(void **state)
     assert_int_equal(call(TM_SUBJ_AUTH_REFRESH, NULL, body, NULL, NULL), 401);
 }
 
+/* `tm-task promote` straight into the database (no NATS, no cache invalidation). */
+static void promote_cli(const who_t *w, const char *role)
+{
+    char e_cli[1100], email[128], r[16];
+    snprintf(e_cli, sizeof e_cli, "TM_PG_URL=%s", g_task.db.conninfo);
+    snprintf(email, sizeof email, "%s", w->email);
+    snprintf(r, sizeof r, "%s", role);
+    char *env[] = {e_cli, NULL};
+    char *argv[] = {TM_TASK_BIN, "promote", email, r, NULL};
+    assert_true(itest_exited_clean(itest_run(argv, env, "/tmp/itest_task_identity_promote.log")));
+}
+
 static void test_admin_routes(void **state)
 {
     (void)state;
@@ -276,12 +288,7 @@ static void test_admin_routes(void **state)
     login(&u, "d");
     assert_int_equal(call(TM_SUBJ_ADMIN_USERS, &u, NULL, NULL, NULL), 403);
     /* promote through the CLI, then log in again to get the role */
-    char e_cli[1100];
-    snprintf(e_cli, sizeof e_cli, "TM_PG_URL=%s", g_task.db.conninfo);
-    char *env[] = {e_cli, NULL};
-    char *argv[] = {TM_TASK_BIN, "promote", adm.email, "admin", NULL};
-    int st = itest_run(argv, env, "/tmp/itest_task_identity_promote.log");
-    assert_true(itest_exited_clean(st));
+    promote_cli(&adm, "admin");
     login(&adm, "admin-box");
     assert_string_equal(adm.role, "admin");
     json_t *r = NULL;
@@ -335,11 +342,7 @@ static void test_me_cache_two_replicas(void **state)
     reg(&u, "cached");
     reg(&adm, "chief");
     login(&u, "d");
-    char e_cli[1100];
-    snprintf(e_cli, sizeof e_cli, "TM_PG_URL=%s", g_task.db.conninfo);
-    char *env[] = {e_cli, NULL};
-    char *argv[] = {TM_TASK_BIN, "promote", adm.email, "admin", NULL};
-    assert_true(itest_exited_clean(itest_run(argv, env, "/tmp/itest_task_identity_promote.log")));
+    promote_cli(&adm, "admin");
     login(&adm, "admin-box");
     itest_task_t second = g_task; /* same database and key */
     second.admin_port = itest_port(ITEST_PORT_TASK2);
