@@ -359,17 +359,34 @@ static void enqueue(route_ctx_t *rc, natsMsg *msg)
 static bool fill_request(const item_t *it, tm_svc_req_t *req);
 static void count_request(route_ctx_t *rc, int status, int64_t start_us);
 
+/* req->json for a fast route: false (nothing to free) when the body is too large or not
+ * valid JSON - the worker path then answers 413 or 400 as usual. */
+static bool parse_body_quietly(const tm_svc_route_t *route, tm_svc_req_t *req)
+{
+    size_t max = route->max_body ? route->max_body : DEFAULT_MAX_BODY;
+    if (req->body_len > max)
+        return false;
+    if (route->raw_body || req->body_len == 0)
+        return true;
+    tm_json_errors_t errs;
+    memset(&errs, 0, sizeof errs);
+    tm_json_limits_t lim = {.max_bytes = max};
+    return tm_json_parse(req->body, req->body_len, &lim, &req->json, &errs) == TM_OK;
+}
+
 /* Reader thread: the route's fast answer, sent from here; false to queue msg instead. */
 static bool answer_fast(route_ctx_t *rc, natsMsg *msg)
 {
     int64_t start = tm_now_us();
     item_t it = {.msg = msg, .route = rc->route, .enq_us = start};
     tm_svc_req_t req;
-    if (!fill_request(&it, &req) || req.body_len > 0 || req.call.idem_key[0])
-        return false; /* late ones are counted and dropped by the worker path */
+    if (!fill_request(&it, &req) || req.call.idem_key[0] || !parse_body_quietly(rc->route, &req))
+        return false; /* the worker path counts late ones and answers bad bodies */
     tm_svc_reply_t rep;
     memset(&rep, 0, sizeof rep);
-    if (!rc->route->fast(&req, &rep)) {
+    bool answered = rc->route->fast(&req, &rep);
+    json_decref(req.json);
+    if (!answered) {
         reply_reset(&rep);
         return false;
     }

@@ -73,7 +73,9 @@ typedef struct {
     /* Optional: answer from memory on the NATS reader thread, before the request is queued
      * for a worker — saves the hand-off (a wake-up, a context switch) when the answer is at
      * hand. Must not block or touch Postgres; returns false (rep untouched) to queue the
-     * request as usual. Not called for requests with a body or an Idempotency-Key. */
+     * request as usual. req->json is parsed as for the handler; not called for requests
+     * with an Idempotency-Key, a body over max_body or one that is not valid JSON (the
+     * worker answers those). */
     bool (*fast)(const tm_svc_req_t *req, tm_svc_reply_t *rep);
 } tm_svc_route_t;
 
