@@ -507,6 +507,10 @@ test('a gap fill that fails: recovered{ok:false} head_seq is where live events c
   const create = (title) => mustCall('POST', '/api/v1/tasks', { token: owner, body: { workspace_id: w.id, title } }, 201);
   const first = await create('live');
   const live = await client.next((o) => o.op === 'event' && o.room === r && o.data?.id === first.id, 10000);
+  // What came before the fault is not under test: workspace.created (seq 1) is delivered live
+  // or counted in the subscribe's head, depending on how fast tm-realtime stored it, and
+  // must not be taken for the event that follows the recovery below.
+  client.inbox = client.inbox.filter((o) => !(o.op === 'event' && o.room === r && o.seq <= live.seq));
   const pid = cluster.pid('realtime');
   process.kill(pid, 'SIGSTOP');
   let ok = false;
