@@ -10,6 +10,7 @@
 #include "parse.h"
 #include "suggest_rules.h"
 #include "tm_json.h"
+#include "tm_metrics.h"
 #include "tm_nats.h"
 #include "tm_query.h"
 #include "tm_subjects.h"
@@ -23,16 +24,30 @@
 static int h_parse(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+static bool h_insights_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep);
+static bool h_recommend_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep);
 
 const tm_svc_route_t ai_routes[] = {
     {.subject = TM_SUBJ_AI_PARSE, .fn = h_parse},
-    {.subject = TM_SUBJ_AI_INSIGHTS, .fn = h_insights},
-    {.subject = TM_SUBJ_AI_RECOMMEND, .fn = h_recommend},
-    {.subject = TM_SUBJ_AI_SUGGEST, .fn = ai_h_suggest},
+    {.subject = TM_SUBJ_AI_INSIGHTS, .fn = h_insights, .fast = h_insights_fast},
+    {.subject = TM_SUBJ_AI_RECOMMEND, .fn = h_recommend, .fast = h_recommend_fast},
+    {.subject = TM_SUBJ_AI_SUGGEST, .fn = ai_h_suggest, .fast = ai_h_suggest_fast},
     {.subject = TM_SUBJ_AI_ACCEPT, .fn = ai_h_accept},
     {.subject = TM_SUBJ_AI_REJECT, .fn = ai_h_reject},
 };
 const size_t ai_nroutes = sizeof ai_routes / sizeof ai_routes[0];
+
+/* The answer cache as the fast routes see it: tm_svc_route_t.fast gets no context, and a
+ * process has one ai_app_t. Set before the harness starts; NULL: no fast answers. */
+static ai_cache_t *g_fast_cache;
+static tm_counter_t *g_fast_hits;
+
+void ai_handlers_init(ai_app_t *app)
+{
+    g_fast_cache = app ? app->cache : NULL;
+    g_fast_hits = tm_metrics_counter("tm_ai_cache_fast_hits_total",
+                                     "Cached answers sent from the NATS reader thread", NULL);
+}
 
 int ai_handlers_worker_init(tm_svc_worker_t *w, void *arg)
 {
@@ -113,6 +128,22 @@ void ai_h_reply_cached(tm_svc_reply_t *rep, char *text)
     tm_svc_reply_header(rep, TM_HDR_CONTENT_TYPE, "application/json");
 }
 
+/* Reader thread: a hit confirmed within AI_CACHE_RECHECK_MS is sent from memory, saving the
+ * hand-off to a worker (a wake-up and a context switch, most of a hit's cost). Anything
+ * else - a miss, a hit whose generation needs a look at Postgres, no user - goes to a
+ * worker, which answers exactly as it would have. */
+bool ai_h_fast_hit(const tm_svc_req_t *req, const char *key, tm_svc_reply_t *rep)
+{
+    char *text = NULL;
+    int64_t gen;
+    if (!tm_is_uuid(req->call.user_id) || ai_cache_get(g_fast_cache, req->call.user_id, key,
+                                                       tm_now_ms(), &text, &gen) != AI_CACHE_HIT)
+        return false;
+    tm_counter_add(g_fast_hits, 1);
+    ai_h_reply_cached(rep, text);
+    return true;
+}
+
 /* ---- parse ---- */
 
 static const tm_json_field_t parse_fields[] = {
@@ -162,6 +193,18 @@ static int query_tz(const tm_svc_req_t *req, tm_svc_reply_t *rep, ai_tz_t *tz, c
     return TM_OK;
 }
 
+/* Only a validated zone name is ever part of a stored key, so a fast lookup needs no
+ * validation: an unknown or malformed name misses and its worker answers 400. */
+static bool h_insights_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    char tzname[AI_TZ_NAME_MAX], key[128];
+    long n = tm_query_get(tm_query_string(req->msg), "timezone", tzname, sizeof tzname);
+    if (n == -2)
+        return false;
+    snprintf(key, sizeof key, "insights|%s", n > 0 ? tzname : "UTC");
+    return ai_h_fast_hit(req, key, rep);
+}
+
 static int h_insights(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
 {
     ai_tz_t tz;
@@ -199,9 +242,9 @@ typedef struct {
     char workspace_id[37];
 } rec_query_t;
 
-static int rec_query(const tm_svc_req_t *req, tm_svc_reply_t *rep, rec_query_t *q)
+/* false when limit or workspace_id is malformed */
+static bool rec_query_parse(const char *qs, rec_query_t *q)
 {
-    const char *qs = tm_query_string(req->msg);
     char buf[64];
     q->limit = RECOMMEND_DEFAULT;
     q->workspace_id[0] = '\0';
@@ -216,12 +259,21 @@ static int rec_query(const tm_svc_req_t *req, tm_svc_reply_t *rep, rec_query_t *
     long m = tm_query_get(qs, "workspace_id", buf, sizeof buf);
     if (m == 36 && tm_is_uuid(buf))
         memcpy(q->workspace_id, buf, 37);
-    if (n == -2 || n == 0 || m == -2 || m == 0 || (m > 0 && !q->workspace_id[0])) {
-        tm_svc_reply_problem(rep, req, 400, "validation",
-                             "limit must be 1..%d and workspace_id a UUID", RECOMMEND_MAX);
-        return TM_ERR_INVALID;
-    }
-    return TM_OK;
+    return !(n == -2 || n == 0 || m == -2 || m == 0 || (m > 0 && !q->workspace_id[0]));
+}
+
+static int rec_query(const tm_svc_req_t *req, tm_svc_reply_t *rep, rec_query_t *q)
+{
+    if (rec_query_parse(tm_query_string(req->msg), q))
+        return TM_OK;
+    tm_svc_reply_problem(rep, req, 400, "validation", "limit must be 1..%d and workspace_id a UUID",
+                         RECOMMEND_MAX);
+    return TM_ERR_INVALID;
+}
+
+static void rec_key(const rec_query_t *q, char *key, size_t cap)
+{
+    snprintf(key, cap, "recommend|%lld|%s", (long long)q->limit, q->workspace_id);
 }
 
 typedef struct {
@@ -275,6 +327,16 @@ static json_t *recommend(const ai_task_set_t *s, const rec_query_t *q, const ai_
                      "rules", "cached", 0);
 }
 
+static bool h_recommend_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    rec_query_t q;
+    char key[128];
+    if (!rec_query_parse(tm_query_string(req->msg), &q))
+        return false;
+    rec_key(&q, key, sizeof key);
+    return ai_h_fast_hit(req, key, rep);
+}
+
 static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
 {
     rec_query_t q;
@@ -282,7 +344,7 @@ static int h_recommend(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply
     if (!ai_h_user(req, rep) || rec_query(req, rep, &q) != TM_OK)
         return TM_OK;
     const char *user = req->call.user_id;
-    snprintf(key, sizeof key, "recommend|%lld|%s", (long long)q.limit, q.workspace_id);
+    rec_key(&q, key, sizeof key);
     ai_h_cached_t cc;
     char *hit = ai_h_cache_get(w, user, key, &cc);
     if (hit) {

@@ -6,6 +6,8 @@
  *  suggest    {workspace_id?, context?, limit?} -> stored suggestions (rules or LLM; cached)
  *  accept     Tm-Param-id, {workspace_id?} -> creates the proposed tasks through tm-task
  *  reject     Tm-Param-id -> records the rejection
+ * insights and recommend send a confirmed cache hit from the NATS reader thread (the
+ * harness's fast path) and go to a worker otherwise.
  * Every route needs Tm-User-Id (401 otherwise) and sees only that user's data; another
  * user's suggestion is 404. Handlers reach the shared ai_app_t through w->user. */
 #ifndef AI_HANDLERS_H
@@ -32,6 +34,9 @@ extern const size_t ai_nroutes;
 extern const tm_pg_stmt_t ai_handler_stmts[];
 extern const size_t ai_handler_nstmts;
 
+/* Before the harness starts: the fast routes (insights, recommend answer their confirmed
+ * cache hits on the NATS reader thread) read app's cache. */
+void ai_handlers_init(ai_app_t *app);
 /* worker_init for the harness: arg is the ai_app_t. */
 int ai_handlers_worker_init(tm_svc_worker_t *w, void *arg);
 
@@ -59,9 +64,14 @@ int ai_h_tasks(tm_svc_worker_t *w, const char *user, const ai_h_cached_t *ctx,
 void ai_h_tasks_done(tm_svc_worker_t *w, ai_tsets_ref_t *ref);
 /* 200 with text (stolen) as the JSON body. */
 void ai_h_reply_cached(tm_svc_reply_t *rep, char *text);
+/* Reader thread (tm_svc_route_t.fast): rep filled from the cache when the caller's answer
+ * under key is a hit confirmed within the recheck interval; false sends the request to a
+ * worker. */
+bool ai_h_fast_hit(const tm_svc_req_t *req, const char *key, tm_svc_reply_t *rep);
 json_t *ai_h_time(int64_t ms); /* RFC 3339 string or null */
 
 int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
+bool ai_h_suggest_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep);
 int ai_h_accept(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 int ai_h_reject(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep);
 

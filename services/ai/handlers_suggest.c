@@ -274,6 +274,16 @@ static void suggest_key(const tm_svc_req_t *req, size_t limit, char *key, size_t
     snprintf(key, cap, "suggest|%s|%zu|%s", tm_json_str(req->json, "workspace_id", ""), limit, h);
 }
 
+/* A body that fails validation is left to the worker, which answers 400. */
+bool ai_h_suggest_fast(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    if (!tm_is_uuid(req->call.user_id) || tm_svc_check_body(req, rep, suggest_fields, 3) != TM_OK)
+        return false;
+    char key[160];
+    suggest_key(req, (size_t)tm_json_int(req->json, "limit", SUGGEST_DEFAULT), key, sizeof key);
+    return ai_h_fast_hit(req, key, rep);
+}
+
 int ai_h_suggest(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep)
 {
     if (!ai_h_user(req, rep) || tm_svc_check_body(req, rep, suggest_fields, 3) != TM_OK)

@@ -89,6 +89,7 @@ int main(int argc, char **argv)
         .llm = ai_llm_new(&cfg)};
     /* the consumer drops a user's answers through the cache: the task sets hear it too */
     ai_cache_set_listener(app.cache, ai_tsets_on_invalidate, app.tsets);
+    ai_handlers_init(&app);
     tm_svc_config_t sc = svc_config(&cfg, &app, stmts, nstmts);
     tm_svc_t *svc = tm_svc_start(&sc);
     int rc = 1;

@@ -427,6 +427,16 @@ static void test_parse(void **state)
     json_decref(r);
 }
 
+/* tm_ai_cache_fast_hits_total: cached answers sent from the NATS reader thread. */
+static long fast_hits(void)
+{
+    static char buf[1 << 18];
+    assert_int_equal(itest_http(ADMIN_PORT, "GET", "/metrics", buf, sizeof buf), 200);
+    const char *p = strstr(buf, "\ntm_ai_cache_fast_hits_total ");
+    assert_non_null(p);
+    return strtol(p + strlen("\ntm_ai_cache_fast_hits_total "), NULL, 10);
+}
+
 static void test_insights_cache(void **state)
 {
     (void)state;
@@ -440,21 +450,32 @@ static void test_insights_cache(void **state)
     json_t *w30 = json_object_get(json_object_get(r, "completion"), "30d");
     assert_int_equal(json_integer_value(json_object_get(w30, "completions")), 4);
     json_decref(r);
+    long hits = fast_hits();
     r = ai_req(TM_SUBJ_AI_INSIGHTS, USER_A, NULL, NULL, "timezone=UTC", &st);
     assert_int_equal(st, 200);
     assert_true(json_is_true(json_object_get(r, "cached")));
     json_decref(r);
+    /* a hit confirmed within the recheck interval is sent by the reader thread (fast path) */
+    assert_int_equal(fast_hits(), hits + 1);
+    /* another user's request for the same key is no hit */
+    r = ai_req(TM_SUBJ_AI_INSIGHTS, USER_B, NULL, NULL, "timezone=UTC", &st);
+    assert_int_equal(st, 200);
+    assert_false(json_is_true(json_object_get(r, "cached")));
+    json_decref(r);
+    assert_int_equal(fast_hits(), hits + 1);
     /* a change to A's task drops A's cached answers */
     rename_task(USER_A, T_RENT, "Pay rent now");
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT title FROM ai.tasks WHERE id = '%s'", T_RENT);
     wait_for(sql, "Pay rent now");
+    hits = fast_hits();
     r = ai_req(TM_SUBJ_AI_INSIGHTS, USER_A, NULL, NULL, "timezone=UTC", &st);
     assert_false(json_is_true(json_object_get(r, "cached")));
     json_decref(r);
     r = ai_req(TM_SUBJ_AI_INSIGHTS, USER_A, NULL, NULL, "timezone=Nowhere%2FLand", &st);
     assert_int_equal(st, 400);
     json_decref(r);
+    assert_int_equal(fast_hits(), hits); /* the dropped answer and a bad zone: workers */
 }
 
 static void test_recommend(void **state)
@@ -479,10 +500,19 @@ static void test_recommend(void **state)
         }
     }
     assert_true(saw_pr);
+    /* the same query again: the cached answer, sent by the reader thread, the same ranking */
+    long hits = fast_hits();
+    json_t *again = ai_req(TM_SUBJ_AI_RECOMMEND, USER_A, NULL, NULL, "limit=10", &st);
+    assert_int_equal(st, 200);
+    assert_true(json_is_true(json_object_get(again, "cached")));
+    assert_true(json_equal(json_object_get(again, "data"), data));
+    assert_int_equal(fast_hits(), hits + 1);
+    json_decref(again);
     json_decref(r);
     r = ai_req(TM_SUBJ_AI_RECOMMEND, USER_A, NULL, NULL, "limit=0", &st);
     assert_int_equal(st, 400);
     json_decref(r);
+    assert_int_equal(fast_hits(), hits + 1);
 }
 
 static json_t *find_kind(json_t *data, const char *kind)
@@ -509,6 +539,19 @@ static void test_suggest_accept_reject(void **state)
     json_t *bd = find_kind(json_object_get(r, "data"), "breakdown");
     assert_non_null(bd);
     snprintf(other, sizeof other, "%s", jstr(bd, "id"));
+    /* the same body again: the cached answer (same items), sent by the reader thread; an
+     * invalid body is still answered 400 by a worker */
+    long hits = fast_hits();
+    json_t *again = ai_req(TM_SUBJ_AI_SUGGEST, USER_A, "{\"limit\":10}", NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_true(json_is_true(json_object_get(again, "cached")));
+    assert_true(json_equal(json_object_get(again, "data"), json_object_get(r, "data")));
+    assert_int_equal(fast_hits(), hits + 1);
+    json_decref(again);
+    again = ai_req(TM_SUBJ_AI_SUGGEST, USER_A, "{\"limit\":\"ten\"}", NULL, NULL, &st);
+    assert_int_equal(st, 400);
+    json_decref(again);
+    assert_int_equal(fast_hits(), hits + 1);
     json_decref(r);
     char got[64], sql[200];
     snprintf(sql, sizeof sql, "SELECT source || '/' || status FROM ai.suggestions WHERE id = '%s'",
