@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,10 +262,46 @@ void tm_random_bytes(void *buf, size_t n)
     }
 }
 
+/* uuids come from a per-thread pool of getrandom() output refilled 4 KiB at a time: one
+ * system call per 256 ids instead of one per id (the gateway makes one per request). The
+ * bytes are the kernel CSPRNG's either way; a forked child refills rather than repeat
+ * its parent's (getpid() would cost the system call saved: a fork counter instead). */
+#define UUID_POOL 4096
+
+static _Atomic unsigned g_forks;
+static pthread_once_t g_fork_hook = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    atomic_fetch_add(&g_forks, 1);
+}
+
+static void hook_forks(void)
+{
+    pthread_atfork(NULL, NULL, count_fork);
+}
+
+static void pooled_random(unsigned char *out, size_t n)
+{
+    static __thread unsigned char pool[UUID_POOL];
+    static __thread size_t left;
+    static __thread unsigned forks;
+    pthread_once(&g_fork_hook, hook_forks);
+    unsigned now = atomic_load(&g_forks);
+    if (left < n || forks != now) {
+        tm_random_bytes(pool, sizeof pool);
+        left = sizeof pool;
+        forks = now;
+    }
+    memcpy(out, pool + sizeof pool - left, n);
+    memset(pool + sizeof pool - left, 0, n); /* used bytes do not stay behind */
+    left -= n;
+}
+
 void tm_uuid_v4(char out[37])
 {
     unsigned char b[16];
-    tm_random_bytes(b, sizeof b);
+    pooled_random(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";

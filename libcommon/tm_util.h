@@ -33,7 +33,8 @@ int tm_parse_rfc3339(const char *s, int64_t *out_ms) TM_WUR;
 
 /* Cryptographically random bytes (getrandom). Aborts if the kernel cannot supply them. */
 void tm_random_bytes(void *buf, size_t n);
-/* Random UUID v4 as 36 lowercase chars + NUL into out[37]. */
+/* Random UUID v4 as 36 lowercase chars + NUL into out[37], from a per-thread pool of
+ * getrandom() bytes: for identifiers, not for secrets (use tm_random_bytes). */
 void tm_uuid_v4(char out[37]);
 /* True if s is a canonical 36-char UUID (any version, case-insensitive). */
 bool tm_is_uuid(const char *s);

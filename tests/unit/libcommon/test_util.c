@@ -6,6 +6,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "tm_util.h"
 
 static void test_b64url_round_trip(void **state)
@@ -73,6 +75,52 @@ static void test_uuid(void **state)
     assert_false(tm_is_uuid("123e4567-e89b-12d3-a456-4266141740000"));
     assert_false(tm_is_uuid("123e4567-e89b-12d3-a456-42661417400g"));
     assert_false(tm_is_uuid(NULL));
+}
+
+static int cmp_uuid(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The pooled ids stay unique across many refills of the pool. */
+static void test_uuid_many_unique(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    char(*ids)[37] = malloc(N * sizeof *ids);
+    for (int i = 0; i < N; i++) {
+        tm_uuid_v4(ids[i]);
+        assert_true(tm_is_uuid(ids[i]));
+    }
+    qsort(ids, N, sizeof *ids, cmp_uuid);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    free(ids);
+}
+
+/* A child forked with a half-used pool does not hand out its parent's next ids. */
+static void test_uuid_after_fork(void **state)
+{
+    (void)state;
+    char first[37], mine[37], theirs[37] = "";
+    tm_uuid_v4(first); /* the pool is filled and partly used */
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[37];
+        tm_uuid_v4(id);
+        _exit(write(fd[1], id, sizeof id) == (ssize_t)sizeof id ? 0 : 1);
+    }
+    tm_uuid_v4(mine);
+    assert_int_equal(read(fd[0], theirs, sizeof theirs), (ssize_t)sizeof theirs);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    close(fd[0]);
+    close(fd[1]);
+    assert_true(tm_is_uuid(theirs));
+    assert_string_not_equal(mine, theirs);
 }
 
 static void test_sha256(void **state)
@@ -177,6 +225,8 @@ int main(void)
         cmocka_unit_test(test_b64url_vectors),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_uuid_many_unique),
+        cmocka_unit_test(test_uuid_after_fork),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_rfc3339_round_trip),
         cmocka_unit_test(test_rfc3339_parse_forms),
