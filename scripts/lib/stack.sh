@@ -184,7 +184,11 @@ jetstream {
   max_file_store: 4GB
 }
 EOF
-  nats-server -c "$conf" >>"$STACK_STATE/logs/nats.log" 2>&1 &
+  # One Go P: on this one-machine stack nats-server shares the cores with four daemons and
+  # Postgres, and with a single P its network poller and goroutines stay on one thread
+  # instead of waking each other (2 cores: nats CPU per /me 17-21 -> 13-17 us, per create
+  # 206-335 -> 174-179 us; /me p99 at 64 connections 12-22 -> 7.5-9.9 ms; docs/benchmarks.md)
+  GOMAXPROCS="${STACK_NATS_GOMAXPROCS:-1}" nats-server -c "$conf" >>"$STACK_STATE/logs/nats.log" 2>&1 &
   echo $! >"$(pid_file nats)"
   await_exec nats
   wait_http "nats" "http://127.0.0.1:$STACK_NATS_MON_PORT/healthz?js-enabled-only=true" 20 \
