@@ -26,7 +26,8 @@
 # give wrk's own p50/p99, corrected for coordinated omission (see run_wrk): a rare stall
 # weighs far more there than in the open-loop rows.
 # Usage: bench/ai/run.sh            (BENCH_BUILD=1 builds build/ first; TM_BUILD_PREFIX and
-#        TM_BIN_DIR choose the binaries as in scripts/lib/stack.sh)
+#        TM_BIN_DIR choose the binaries as in scripts/lib/stack.sh; BENCH_PARTS picks the
+#        parts, default "A A1 A4 A2 A3 B B1" - the seeding always runs)
 set -euo pipefail
 cd "$(dirname "$0")"
 HERE=$(pwd)
@@ -232,44 +233,67 @@ echo "# bench/ai $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/d
   "server cpus=$SCPU client cpus=$CCPU duration=$D connections=$C tasks=$N tm-ai=$(daemon_bin ai)" \
   "load:$(uptime | sed 's/.*load average://')" | tee -a "$OUT"
 
-header "A. uncached (TM_AI_CACHE_ENTRIES=0), all $N tasks considered, task set warm"
-restart_ai TM_AI_CACHE_ENTRIES=0
-check_cached false GET /api/v1/ai/insights
-warm_up
-BENCH_BODY=$PARSE run_wrk parse -H "$AUTH" -s "$HERE/post.lua" "$BASE/api/v1/ai/parse"
-row "POST /api/v1/ai/parse (never cached)" parse 50
-measure_set a 50 ""
+PARTS=" ${BENCH_PARTS:-A A1 A4 A2 A3 B B1} "
+part() { [[ $PARTS == *" $1 "* ]]; }
 
-header "A1. uncached, one connection (single-request latency)"
-WRK_CONNS=1 measure_set 1 50 " (1 conn)"
+if part A; then
+  header "A. uncached (TM_AI_CACHE_ENTRIES=0), all $N tasks considered, task set warm"
+  restart_ai TM_AI_CACHE_ENTRIES=0
+  check_cached false GET /api/v1/ai/insights
+  warm_up
+  BENCH_BODY=$PARSE run_wrk parse -H "$AUTH" -s "$HERE/post.lua" "$BASE/api/v1/ai/parse"
+  row "POST /api/v1/ai/parse (never cached)" parse 50
+  measure_set a 50 ""
+fi
 
-header "A4. uncached GETs, open loop at $RATE req/s over $C connections (bench/http/paced.c)"
-run_paced pins "$RATE" -H "$AUTH" "$BASE/api/v1/ai/insights"
-row_paced "GET /api/v1/ai/insights (open loop)" pins 50
-run_paced prec "$RATE" -H "$AUTH" "$BASE/api/v1/ai/recommendations"
-row_paced "GET /api/v1/ai/recommendations (open loop)" prec 50
+if part A1 || part A4; then
+  restart_ai TM_AI_CACHE_ENTRIES=0
+  warm_up
+fi
+if part A1; then
+  header "A1. uncached, one connection (single-request latency)"
+  WRK_CONNS=1 measure_set 1 50 " (1 conn)"
+fi
 
-header "A2. uncached, no task set (TM_AI_TASKSET_BYTES=0): $N rows from Postgres per request"
-restart_ai TM_AI_CACHE_ENTRIES=0 TM_AI_TASKSET_BYTES=0
-measure_set b 50 " (no task set)"
+if part A4; then
+  header "A4. uncached GETs, open loop at $RATE req/s over $C connections (bench/http/paced.c)"
+  run_paced pins "$RATE" -H "$AUTH" "$BASE/api/v1/ai/insights"
+  row_paced "GET /api/v1/ai/insights (open loop)" pins 50
+  run_paced prec "$RATE" -H "$AUTH" "$BASE/api/v1/ai/recommendations"
+  row_paced "GET /api/v1/ai/recommendations (open loop)" prec 50
+fi
 
-printf '\n| A3. first answers after a restart and after a change (uncached) | one request | |\n|---|---|---|\n' | tee -a "$OUT"
-restart_ai TM_AI_CACHE_ENTRIES=0
-printf '| first GET /api/v1/ai/insights after a restart (task set loaded) | %s ms | second: %s ms |\n' \
-  "$(ms_of "$BASE/api/v1/ai/insights" -H "$AUTH")" "$(ms_of "$BASE/api/v1/ai/insights" -H "$AUTH")" | tee -a "$OUT"
-python3 "$HERE/after_change.py" 127.0.0.1 "$STACK_HTTP_PORT" "$TOKEN" "${BENCH_CHANGES:-20}" | tee -a "$OUT"
+if part A2; then
+  header "A2. uncached, no task set (TM_AI_TASKSET_BYTES=0): $N rows from Postgres per request"
+  restart_ai TM_AI_CACHE_ENTRIES=0 TM_AI_TASKSET_BYTES=0
+  measure_set b 50 " (no task set)"
+fi
 
-header "B. cached (default cache; warm-up request, then hits)"
-restart_ai
-warm_up
-for p in insights recommendations; do check_cached true GET "/api/v1/ai/$p"; done
-check_cached true POST /api/v1/ai/suggestions "$SUGGEST"
-measure_set c 5 " (cached)"
-check_cached true GET /api/v1/ai/insights
+if part A3; then
+  printf '\n| A3. first answers after a restart and after a change (uncached) | one request | |\n|---|---|---|\n' | tee -a "$OUT"
+  restart_ai TM_AI_CACHE_ENTRIES=0
+  printf '| first GET /api/v1/ai/insights after a restart (task set loaded) | %s ms | second: %s ms |\n' \
+    "$(ms_of "$BASE/api/v1/ai/insights" -H "$AUTH")" "$(ms_of "$BASE/api/v1/ai/insights" -H "$AUTH")" | tee -a "$OUT"
+  python3 "$HERE/after_change.py" 127.0.0.1 "$STACK_HTTP_PORT" "$TOKEN" "${BENCH_CHANGES:-20}" | tee -a "$OUT"
+fi
 
-header "B1. cached GETs, open loop at $RATE_CACHED req/s over $C connections (bench/http/paced.c)"
-run_paced cins "$RATE_CACHED" -H "$AUTH" "$BASE/api/v1/ai/insights"
-row_paced "GET /api/v1/ai/insights (cached, open loop)" cins 5
-run_paced crec "$RATE_CACHED" -H "$AUTH" "$BASE/api/v1/ai/recommendations"
-row_paced "GET /api/v1/ai/recommendations (cached, open loop)" crec 5
-check_cached true GET /api/v1/ai/insights
+if part B || part B1; then
+  restart_ai
+  warm_up
+  for p in insights recommendations; do check_cached true GET "/api/v1/ai/$p"; done
+  check_cached true POST /api/v1/ai/suggestions "$SUGGEST"
+fi
+if part B; then
+  header "B. cached (default cache; warm-up request, then hits)"
+  measure_set c 5 " (cached)"
+  check_cached true GET /api/v1/ai/insights
+fi
+
+if part B1; then
+  header "B1. cached GETs, open loop at $RATE_CACHED req/s over $C connections (bench/http/paced.c)"
+  run_paced cins "$RATE_CACHED" -H "$AUTH" "$BASE/api/v1/ai/insights"
+  row_paced "GET /api/v1/ai/insights (cached, open loop)" cins 5
+  run_paced crec "$RATE_CACHED" -H "$AUTH" "$BASE/api/v1/ai/recommendations"
+  row_paced "GET /api/v1/ai/recommendations (cached, open loop)" crec 5
+  check_cached true GET /api/v1/ai/insights
+fi

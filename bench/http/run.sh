@@ -3,7 +3,10 @@
 # stack: point the BENCH_* variables at it). Starts its own gateway (rate limits off) on
 # BENCH_PORT, pinned to BENCH_SERVER_CPUS; wrk runs pinned to BENCH_CLIENT_CPUS.
 #   1. GET /api/v1/me (JWT + NATS round trip to tm-task) beside GET /healthz, 64 connections;
-#      then /api/v1/me at a fixed BENCH_RATE_ME req/s (open loop, paced.c) over 64 connections
+#      then /api/v1/me at a fixed BENCH_RATE_ME req/s (open loop, paced.c) over 64 connections.
+#      tm-task answers /me from its in-memory user copy (the bench user's is warm after the
+#      first request); start the stack's tm-task with TM_USER_CACHE_ENTRIES=0 (scripts/lib/
+#      stack.sh: STACK_ENV_TASK=TM_USER_CACHE_ENTRIES=0) for the Postgres path
 #   2. login storm (argon2id on tm-task) while /healthz p99 is measured
 #   3. cached GET (task by id, X-Cache: HIT) beside uncached /api/v1/me beside /healthz
 #   4. seeded database (>= 100,000 tasks, inserted with SQL into task.tasks): GET task by id,
@@ -173,7 +176,7 @@ for s in $SCEN; do
     header "3. cached GET vs uncached vs /healthz (64 conn)"
     run_wrk healthz3 64 "$BASE/healthz"; row "GET /healthz" healthz3
     run_wrk cached 64 -H "$AUTH" "$BASE/api/v1/tasks/$TASK_ID"; row "GET /api/v1/tasks/{id} (X-Cache: HIT)" cached "$(ratio cached healthz3) of /healthz"
-    run_wrk uncached 64 -H "$AUTH" "$BASE/api/v1/me"; row "GET /api/v1/me (not cached)" uncached "$(ratio uncached healthz3) of /healthz"
+    run_wrk uncached 64 -H "$AUTH" "$BASE/api/v1/me"; row "GET /api/v1/me (not in the gateway's response cache)" uncached "$(ratio uncached healthz3) of /healthz"
     ;;
   4)
     seed
