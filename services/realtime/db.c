@@ -9,10 +9,16 @@
 
 const tm_pg_stmt_t rt_db_stmts[] = {
     /* history */
-    {"ev_insert",
+    /* A batch's history rows in one statement: $1 is a JSON array of {w: workspace_id,
+     * s: seq, e: event_id, t: type, k: task_id, a: actor_id, d: data, c: created_at}. A
+     * JSON null d comes out as SQL NULL: stored as the jsonb null it was. */
+    {"ev_insert_many",
      "INSERT INTO room_events (workspace_id, seq, event_id, type, task_id, actor_id, data, "
-     "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT DO NOTHING",
-     8},
+     "created_at) SELECT x.w, x.s, x.e, x.t, x.k, x.a, coalesce(x.d, 'null'), x.c FROM "
+     "jsonb_to_recordset($1::jsonb) "
+     "AS x(w uuid, s bigint, e uuid, t text, k uuid, a uuid, d jsonb, c timestamptz) "
+     "ON CONFLICT DO NOTHING",
+     1},
     {"ev_prev_assignee",
      "SELECT data->>'assignee_id' FROM room_events WHERE task_id = $1 AND seq < $2 "
      "ORDER BY seq DESC LIMIT 1",

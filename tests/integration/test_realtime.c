@@ -793,6 +793,58 @@ static void test_resume_stops_at_hole(void **state)
     json_decref(r);
 }
 
+/* Events that arrive together are stored by one multi-row statement per batch: a redelivered
+ * event in the batch is stored once, a null data stays a JSON null, and an update reads the
+ * task's previous event from the same batch (no second task.assigned for an unchanged
+ * assignee). tm-realtime is stopped while they are published, so one fetch takes them all. */
+static void test_batch_applies_in_order(void **state)
+{
+    (void)state;
+    char w5[37], t5[37], e[4][37] = {{0}};
+    tm_uuid_v4(w5);
+    tm_uuid_v4(t5);
+    rt_service_stop(rt1);
+    rt1 = NULL;
+    publish_event(w5, 1, "workspace.created", u1, member_json(w5, u1, "owner"), NULL, e[0]);
+    publish_event(w5, 2, "task.created", u1, task_json(t5, w5, "Batch", "todo", u2, u1), NULL,
+                  e[1]);
+    publish_event(w5, 3, "task.updated", u1, task_json(t5, w5, "Batch v2", "todo", u2, u1), NULL,
+                  e[2]);
+    char again[37];
+    memcpy(again, e[2], sizeof again);
+    publish_event(w5, 3, "task.updated", u1, task_json(t5, w5, "Batch v2", "todo", u2, u1),
+                  "-again", again);
+    publish_event(w5, 4, "workspace.noted", u1, json_null(), NULL, e[3]);
+    rt1 = rt_service_start(&cfg1);
+    assert_non_null(rt1);
+    for (int i = 0;
+         i < 100 &&
+         pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", w5) != 4;
+         i++)
+        usleep(50 * 1000);
+    usleep(200 * 1000); /* a duplicate row, if any, would be in the same commit */
+    assert_int_equal(pg_count("SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'", w5),
+                     4);
+    assert_int_equal(pg_count("SELECT count(*) FROM %s.room_events WHERE event_id = '%s' AND "
+                              "data = 'null'::jsonb",
+                              e[3]),
+                     1);
+    assert_int_equal(
+        pg_count("SELECT count(*) FROM %s.notifications WHERE data->>'task_id' = '%s'", t5), 1);
+    char room[64];
+    snprintf(room, sizeof room, "workspace:%s", w5);
+    int st;
+    json_t *r = resume(u1, room, 0, 0, &st);
+    assert_int_equal(st, 200);
+    json_t *evs = json_object_get(r, "events");
+    assert_int_equal(json_array_size(evs), 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(tm_json_int(json_array_get(evs, i), "seq", 0), (int64_t)i + 1);
+        assert_string_equal(tm_json_str(json_array_get(evs, i), "event_id", ""), e[i]);
+    }
+    json_decref(r);
+}
+
 static void test_head_beacon(void **state)
 {
     (void)state;
@@ -900,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_typing_throttle_and_exclude),
         cmocka_unit_test(test_resume_past_history),
         cmocka_unit_test(test_resume_stops_at_hole),
+        cmocka_unit_test(test_batch_applies_in_order),
         cmocka_unit_test(test_head_beacon),
         cmocka_unit_test(test_two_replicas_share_presence),
     };
