@@ -359,19 +359,27 @@ static void enqueue(route_ctx_t *rc, natsMsg *msg)
 static bool fill_request(const item_t *it, tm_svc_req_t *req);
 static void count_request(route_ctx_t *rc, int status, int64_t start_us);
 
+static size_t max_body(const tm_svc_route_t *route)
+{
+    return route->max_body ? route->max_body : DEFAULT_MAX_BODY;
+}
+
+/* req->json from the body (none for raw routes or an empty body); errs filled on failure. */
+static bool parse_body(const tm_svc_route_t *route, tm_svc_req_t *req, tm_json_errors_t *errs)
+{
+    if (route->raw_body || req->body_len == 0)
+        return true;
+    memset(errs, 0, sizeof *errs);
+    tm_json_limits_t lim = {.max_bytes = max_body(route)};
+    return tm_json_parse(req->body, req->body_len, &lim, &req->json, errs) == TM_OK;
+}
+
 /* req->json for a fast route: false (nothing to free) when the body is too large or not
  * valid JSON - the worker path then answers 413 or 400 as usual. */
 static bool parse_body_quietly(const tm_svc_route_t *route, tm_svc_req_t *req)
 {
-    size_t max = route->max_body ? route->max_body : DEFAULT_MAX_BODY;
-    if (req->body_len > max)
-        return false;
-    if (route->raw_body || req->body_len == 0)
-        return true;
     tm_json_errors_t errs;
-    memset(&errs, 0, sizeof errs);
-    tm_json_limits_t lim = {.max_bytes = max};
-    return tm_json_parse(req->body, req->body_len, &lim, &req->json, &errs) == TM_OK;
+    return req->body_len <= max_body(route) && parse_body(route, req, &errs);
 }
 
 /* Reader thread: the route's fast answer, sent from here; false to queue msg instead. */
@@ -739,7 +747,7 @@ static bool admit(worker_state_t *ws, const tm_svc_route_t *route, tm_svc_req_t 
                   tm_svc_reply_t *rep)
 {
     tm_svc_t *svc = ws->w->svc;
-    size_t max = route->max_body ? route->max_body : DEFAULT_MAX_BODY;
+    size_t max = max_body(route);
     if (req->body_len > max) {
         tm_svc_reply_problem(rep, req, 413, NULL, "body larger than %zu bytes", max);
         return false;
@@ -749,12 +757,8 @@ static bool admit(worker_state_t *ws, const tm_svc_route_t *route, tm_svc_req_t 
         tm_svc_reply_header(rep, "Retry-After", "1");
         return false;
     }
-    if (route->raw_body || req->body_len == 0)
-        return true;
     tm_json_errors_t errs;
-    memset(&errs, 0, sizeof errs);
-    tm_json_limits_t lim = {.max_bytes = max};
-    if (tm_json_parse(req->body, req->body_len, &lim, &req->json, &errs) != TM_OK) {
+    if (!parse_body(route, req, &errs)) {
         tm_svc_reply_invalid(rep, req, &errs);
         return false;
     }
