@@ -18,7 +18,7 @@
  * COMMIT that wrote outbox rows (services/task/relay.h) */
 #define TM_SUBJ_RELAY_KICK "tm.v1.relay.kick"
 /* published (core NATS) by tm-task when a session is revoked: {"sid":..., "exp":<unix s>} */
-#define TM_SUBJ_AUTH_REVOKED      "tm.v1.auth.revoked"
+#define TM_SUBJ_AUTH_REVOKED "tm.v1.auth.revoked"
 /* published (core NATS) by tm-task after a COMMIT that changed a user's row: {"id":...};
  * every tm-task replica drops that user's cached /me answer (services/task/user_cache.h) */
 #define TM_SUBJ_USER_CHANGED      "tm.v1.auth.user_changed"
