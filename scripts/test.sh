@@ -62,6 +62,15 @@ check() {
   return 1
 }
 
+# The lines of a ctest log that say why its failed tests failed (node:test's "not ok" and
+# assertion lines, cmocka's and sanitizers' reports), at most 60: CI shows only part of the
+# output, and the log stays on the CI machine.
+failure_excerpt() {
+  awk '/\*\*\*(Failed|Timeout|Exception)|^ *not ok|^ *(expected|actual):|\[  (FAILED|ERROR) \]|ERROR: (Address|Leak|Undefined)|runtime error:|at .*test\.mjs:[0-9]+/ { print; next }
+       /^ *error:/ { print; more = ($0 ~ /\|-? *$/) ? 10 : 0; next }
+       more > 0 { print; more-- }' "$1" | head -n 60 | sed 's/^/  | /'
+}
+
 # run_ctest DIR LABEL: adds each ctest test to the counts.
 run_ctest() {
   local dir=$1 label=$2 out rc=0 nfail ntotal
@@ -77,6 +86,7 @@ run_ctest() {
     if [ "$nfail" -gt 0 ]; then
       FAILURES+=("ctest $label in $(basename "$dir"): $nfail of $ntotal (output: $out)")
       sed -n '/The following tests FAILED/,$p' "$out" >&2
+      failure_excerpt "$out" >&2
     fi
   elif grep -q 'No tests were found' "$out"; then
     log "no '$label' tests in $dir"
