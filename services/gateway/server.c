@@ -76,14 +76,21 @@ fail:
     return NULL;
 }
 
+/* One connection from the listener's queue; false when it is empty (non-blocking). */
+static bool accept_one(gw_thread_t *t, h2o_socket_t *listener)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock == NULL)
+        return false;
+    if (gw_limits_accept(t->server, sock))
+        h2guard_accept(g_h2guards[t->index], &t->accept_ctx, sock);
+    return true;
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    gw_thread_t *t = listener->data;
-    h2o_socket_t *sock;
-    if (err != NULL)
-        return;
-    if ((sock = h2o_evloop_socket_accept(listener)) != NULL && gw_limits_accept(t->server, sock))
-        h2guard_accept(g_h2guards[t->index], &t->accept_ctx, sock);
+    if (err == NULL)
+        (void)accept_one(listener->data, listener);
 }
 
 static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -137,6 +144,10 @@ static void close_listener(gw_thread_t *t)
 {
     if (t->listener == NULL)
         return;
+    /* Closing resets what is still queued (unless net.ipv4.tcp_migrate_req moves it to
+     * another gateway on the port): take it first, served as the drain serves the rest. */
+    for (int n = 0; n < LISTEN_BACKLOG && accept_one(t, t->listener); n++) {
+    }
     h2o_socket_read_stop(t->listener);
     h2o_socket_close(t->listener);
     t->listener = NULL;
@@ -147,8 +158,10 @@ static void *thread_main(void *arg)
     gw_thread_t *t = arg;
     while (!atomic_load(&t->stop)) {
         h2o_evloop_run(t->ctx.loop, INT32_MAX);
-        if (atomic_load(&t->close_listener))
+        if (atomic_load(&t->close_listener)) {
             close_listener(t);
+            atomic_store(&t->listener_closed, true);
+        }
         if (atomic_exchange(&t->shutdown_conns, false))
             h2o_context_request_shutdown(&t->ctx);
     }
@@ -259,6 +272,14 @@ static size_t total_inflight(gw_server_t *s)
     return n;
 }
 
+static bool listeners_closed(gw_server_t *s)
+{
+    for (int i = 0; i < s->nthreads; i++)
+        if (!atomic_load(&s->threads[i].listener_closed))
+            return false;
+    return true;
+}
+
 static void wake_all(gw_server_t *s)
 {
     for (int i = 0; i < s->nthreads; i++)
@@ -269,11 +290,16 @@ void gw_server_stop(gw_server_t *s)
 {
     if (s == NULL)
         return;
-    atomic_store(&s->draining, true);
+    /* Stop accepting before answering "Connection: close": a keep-alive client told so
+     * reconnects at once, and a connection that lands in a listener's queue just before it
+     * closes is reset by the kernel (ECONNRESET) instead of going to the next gateway. */
     for (int i = 0; i < s->nthreads; i++)
         atomic_store(&s->threads[i].close_listener, true);
     wake_all(s);
     int64_t until = tm_now_ms() + s->cfg->drain_timeout_ms;
+    while (!listeners_closed(s) && tm_now_ms() < until)
+        usleep(1000);
+    atomic_store(&s->draining, true);
     int64_t grace_end = tm_now_ms() + DRAIN_GRACE_MS;
     while (total_inflight(s) > 0 && tm_now_ms() < until)
         usleep(DRAIN_POLL_US);

@@ -47,7 +47,8 @@ typedef struct gw_thread {
     natsSubscription *nr_sub;
     atomic_size_t inflight; /* requests being served (read by the main thread) */
     atomic_bool close_listener;
-    atomic_bool shutdown_conns; /* h2o_context_request_shutdown once (set after the drain grace) */
+    atomic_bool listener_closed; /* set by the thread once its listening socket is closed */
+    atomic_bool shutdown_conns;  /* h2o_context_request_shutdown once (set after the drain grace) */
     atomic_bool stop;
     atomic_bool finished; /* set by the thread once it cleaned up (it then parks) */
     struct ws_local *ws;  /* this thread's WebSockets (ws_hub.h) */
