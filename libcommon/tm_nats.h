@@ -23,6 +23,9 @@
 #define TM_HDR_DEADLINE     "Tm-Deadline"
 #define TM_HDR_STATUS       "Tm-Status"
 #define TM_HDR_CONTENT_TYPE "Content-Type"
+/* Reply: "private, max-age=<s>": the gateway may keep this answer for the caller that long
+ * (on the routes that take hints; see proto/README.md). */
+#define TM_HDR_CACHE "Tm-Cache"
 /* Where the reply goes when present (an "_INBOX." subject); the message's own reply subject
  * then only receives nats-server's no-responders status (see proto/README.md). */
 #define TM_HDR_REPLY_TO "Tm-Reply-To"

@@ -69,6 +69,9 @@
 #define TM_SUBJ_AI_INSIGHTS  "tm.v1.ai.insights"
 #define TM_SUBJ_AI_RECOMMEND "tm.v1.ai.recommend"
 #define TM_SUBJ_AI_PARSE     "tm.v1.ai.parse"
+/* broadcast, tm-ai -> every gateway: {"user_ids": [...]} whose answers it dropped (after
+ * its COMMIT); the gateways drop their copies (Tm-Cache hints) */
+#define TM_SUBJ_AI_DROPPED "tm.v1.ai.dropped"
 
 /* health: answered by every replica of <svc> */
 #define TM_SUBJ_HEALTH_FMT      "tm.v1.%s.health"

@@ -259,7 +259,8 @@ bool gw_cache_store(gw_cache_t *c, const char *key, size_t klen, const gw_cache_
     entry_t *e = new_entry(key, klen, item, size);
     e->hash = h;
     e->epoch = epoch;
-    e->expires_ms = now_ms + c->ttl_ms;
+    e->expires_ms =
+        now_ms + (item->ttl_ms > 0 && item->ttl_ms < c->ttl_ms ? item->ttl_ms : c->ttl_ms);
     if (ntags > 0)
         memcpy(e->tags, tags, (size_t)ntags * sizeof(*tags));
     e->ntags = ntags;

@@ -41,6 +41,7 @@ typedef struct {
     char etag[GW_CACHE_ETAG_MAX]; /* "" when the reply had none */
     char ctype[GW_CACHE_CTYPE_MAX];
     int64_t version; /* resource version, or 0 */
+    int64_t ttl_ms;  /* store: a shorter life than the cache's TTL (a service's max-age), or 0 */
 } gw_cache_item_t;
 
 typedef struct {

@@ -18,7 +18,19 @@
 #define EVENTS_PENDING_BYTES (64 * 1024 * 1024)
 #define REPLY_PARSE_MAX      (1024 * 1024)
 
-enum { RULE_NONE = 0, RULE_TASK, RULE_TASK_LIST, RULE_WORKSPACE, RULE_WORKSPACE_LIST };
+enum {
+    RULE_NONE = 0,
+    RULE_TASK,
+    RULE_TASK_LIST,
+    RULE_WORKSPACE,
+    RULE_WORKSPACE_LIST,
+    RULE_HINTED, /* stored only when the service's reply carries Tm-Cache (tm-ai's answers) */
+};
+
+/* The NATS epoch (tm_nats_epoch) the cache's content belongs to: events missed while a
+ * connection was down could leave entries stale, so the first lookup after a disconnect or
+ * a reconnect empties the cache, and a request that started before one stores nothing. */
+static _Atomic uint64_t g_nats_epoch;
 
 /* Task tag slot -> 1 + tag slot of the task's workspace, learned from task replies, so
  * that a write that names only the task (DELETE, 204) still drops the workspace's lists. */
@@ -42,6 +54,9 @@ static int rule_of(const gw_route_t *r)
         return RULE_WORKSPACE;
     if (strcmp(r->pattern, "/api/v1/workspaces") == 0)
         return RULE_WORKSPACE_LIST;
+    if (strcmp(r->pattern, "/api/v1/ai/insights") == 0 ||
+        strcmp(r->pattern, "/api/v1/ai/recommendations") == 0)
+        return RULE_HINTED;
     return RULE_NONE;
 }
 
@@ -94,9 +109,34 @@ static void on_event(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     tm_nats_msg_free(msg);
 }
 
+/* tm-ai dropped the answers of these users ({"user_ids": [...]}, after its COMMIT): so do
+ * we. Their "a:" tag is on nothing else, so their task and workspace entries stay. */
+static void on_ai_dropped(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    gw_server_t *s = closure;
+    json_t *o = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
+    json_t *ids = json_object_get(o, "user_ids"), *id;
+    size_t i;
+    tm_counter_add(g_m.events, 1);
+    if (!json_is_array(ids)) { /* not ours to judge: drop every hinted answer */
+        TM_WARN("cache: %s without user_ids: every AI answer dropped", TM_SUBJ_AI_DROPPED);
+        invalidate(s, 'a', "*", 1);
+    }
+    json_array_foreach(ids, i, id)
+    {
+        if (json_is_string(id))
+            invalidate(s, 'a', json_string_value(id), json_string_length(id));
+    }
+    json_decref(o);
+    tm_nats_msg_free(msg);
+}
+
 void gw_cache_http_init(gw_server_t *s)
 {
     s->cache = gw_cache_new((size_t)s->cfg->cache_bytes, s->cfg->cache_ttl_ms);
+    atomic_store(&g_nats_epoch, tm_nats_epoch());
     g_m.hits = tm_metrics_counter("tm_cache_hits_total", "response cache hits", "");
     g_m.misses = tm_metrics_counter("tm_cache_misses_total", "response cache misses", "");
     g_m.stores = tm_metrics_counter("tm_cache_stores_total", "responses stored in the cache", "");
@@ -110,26 +150,43 @@ void gw_cache_http_init(gw_server_t *s)
         tm_metrics_gauge("tm_cache_bytes", "bytes in the response cache (at last store)", "");
 }
 
-int gw_cache_http_subscribe(gw_server_t *s)
+static int subscribe_one(gw_server_t *s, natsSubscription **sub, const char *subject,
+                         natsMsgHandler fn)
 {
-    if (natsConnection_Subscribe(&s->events_sub, s->nc_events, TM_SUBJ_EVT_ALL, on_event, s) !=
-            NATS_OK ||
-        natsSubscription_SetPendingLimits(s->events_sub, EVENTS_PENDING_MSGS,
-                                          EVENTS_PENDING_BYTES) != NATS_OK ||
-        natsConnection_Flush(s->nc_events) != NATS_OK) {
-        tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", TM_SUBJ_EVT_ALL, nats_GetLastError(NULL));
+    if (natsConnection_Subscribe(sub, s->nc_events, subject, fn, s) != NATS_OK ||
+        natsSubscription_SetPendingLimits(*sub, EVENTS_PENDING_MSGS, EVENTS_PENDING_BYTES) !=
+            NATS_OK) {
+        tm_logf(TM_LOG_ERROR, NULL, "subscribe %s: %s", subject, nats_GetLastError(NULL));
         return TM_ERR_NATS;
     }
     return TM_OK;
 }
 
+int gw_cache_http_subscribe(gw_server_t *s)
+{
+    if (subscribe_one(s, &s->events_sub, TM_SUBJ_EVT_ALL, on_event) != TM_OK ||
+        subscribe_one(s, &s->ai_sub, TM_SUBJ_AI_DROPPED, on_ai_dropped) != TM_OK)
+        return TM_ERR_NATS;
+    if (natsConnection_Flush(s->nc_events) != NATS_OK) {
+        tm_logf(TM_LOG_ERROR, NULL, "cache subscriptions: flush: %s", nats_GetLastError(NULL));
+        return TM_ERR_NATS;
+    }
+    return TM_OK;
+}
+
+static void unsubscribe_one(natsSubscription **sub)
+{
+    if (*sub == NULL)
+        return;
+    natsSubscription_Unsubscribe(*sub);
+    natsSubscription_Destroy(*sub);
+    *sub = NULL;
+}
+
 void gw_cache_http_unsubscribe(gw_server_t *s)
 {
-    if (s->events_sub == NULL)
-        return;
-    natsSubscription_Unsubscribe(s->events_sub);
-    natsSubscription_Destroy(s->events_sub);
-    s->events_sub = NULL;
+    unsubscribe_one(&s->events_sub);
+    unsubscribe_one(&s->ai_sub);
 }
 
 /* ------------------------------------------------------------------ keys */
@@ -261,11 +318,20 @@ bool gw_cache_http_begin(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r,
     if ((tk->key = make_key(req, c, &tk->klen)) == NULL)
         return false;
     tk->rule = rule;
+    tk->nats_epoch = tm_nats_epoch();
+    uint64_t had = atomic_load(&g_nats_epoch);
+    if (had != tk->nats_epoch &&
+        atomic_compare_exchange_strong(&g_nats_epoch, &had, tk->nats_epoch))
+        gw_cache_clear(s->cache);
     tk->epoch = gw_cache_epoch(s->cache);
     add_tag(tk, 'u', c->sub, strlen(c->sub));
     param_tags(r, params, tk);
     if (ws != NULL)
         add_tag(tk, 'w', ws, wn);
+    if (rule == RULE_HINTED) { /* tm.v1.ai.dropped names the user, or drops them all */
+        add_tag(tk, 'a', c->sub, strlen(c->sub));
+        add_tag(tk, 'a', "*", 1);
+    }
     if (!gw_cache_lookup(s->cache, tk->key, tk->klen, tm_now_ms(), &it)) {
         tm_counter_add(g_m.misses, 1);
         return false;
@@ -328,12 +394,29 @@ static bool tags_from_reply(gw_cache_ticket_t *tk, json_t *body, int64_t *versio
     return true;
 }
 
+/* The life a service gives its reply in Tm-Cache ("private, max-age=<s>"), in ms; 0 when
+ * there is none or it says no-store / max-age=0. */
+static int64_t hint_ttl_ms(natsMsg *msg)
+{
+    const char *h = NULL, *ma;
+    if (natsMsgHeader_Get(msg, TM_HDR_CACHE, &h) != NATS_OK || h == NULL ||
+        strstr(h, "no-store") != NULL || (ma = strstr(h, "max-age=")) == NULL)
+        return 0;
+    char *end;
+    long long sec = strtoll(ma + 8, &end, 10);
+    if (end == ma + 8 || sec <= 0)
+        return 0;
+    return sec > 86400 ? 86400000 : (int64_t)sec * 1000;
+}
+
 static void store(gw_server_t *s, gw_cache_ticket_t *tk, natsMsg *msg)
 {
     const char *cc = NULL, *etag = NULL, *ctype = NULL;
     gw_cache_item_t it = {.body = natsMsg_GetData(msg), .len = (size_t)natsMsg_GetDataLength(msg)};
     if (natsMsgHeader_Get(msg, "Cache-Control", &cc) == NATS_OK && cc != NULL &&
         strstr(cc, "no-store"))
+        return;
+    if (tk->rule == RULE_HINTED && (it.ttl_ms = hint_ttl_ms(msg)) == 0)
         return;
     json_t *body =
         tk->rule == RULE_TASK || tk->rule == RULE_WORKSPACE_LIST ? reply_json(msg) : NULL;
@@ -386,7 +469,7 @@ void gw_cache_http_end(gw_thread_t *t, h2o_req_t *req, gw_cache_ticket_t *tk, na
     else if (tk->rule != RULE_NONE) {
         if (req != NULL)
             add_header(req, "X-Cache", "MISS");
-        if (replied && reply_status(msg) == 200)
+        if (replied && reply_status(msg) == 200 && tm_nats_epoch() == tk->nats_epoch)
             store(s, tk, msg);
     }
     gw_cache_http_dispose(tk);

@@ -2,13 +2,17 @@
  *
  * Cached: GET replies (200) of /api/v1/tasks/{id}, /api/v1/tasks?workspace_id=..,
  * /api/v1/workspaces, /api/v1/workspaces/{id} and /api/v1/workspaces/{id}/members, keyed
- * by user, role, path and sorted query. Tags: the user ("u:"), the workspace ("w:", from
+ * by user, role, path and sorted query; and GET /api/v1/ai/insights and
+ * /api/v1/ai/recommendations when tm-ai's reply carries a Tm-Cache hint (for its max-age at
+ * most), tagged "a:<user>" and "a:*". Tags: the user ("u:"), the workspace ("w:", from
  * the task reply's workspace_id, the list's workspace_id filter, the path parameter, or
  * every workspace of a workspace list) and the task ("t:").
  * Invalidated: by every authenticated write through this gateway before its reply is sent
  * (the writer's user, the task / workspace of the path, the reply's workspace_id); by
  * events on tm.v1.evt.<workspace>.<type> (the workspace; member.* events also the
- * member's user); by TM_CACHE_TTL. Replies carry X-Cache: HIT or MISS; a hit whose ETag
+ * member's user); by tm.v1.ai.dropped (tm-ai's answers, kept only when its reply says
+ * Tm-Cache); by TM_CACHE_TTL; and wholly after a NATS disconnect or reconnect (events may
+ * have been missed meanwhile). Replies carry X-Cache: HIT or MISS; a hit whose ETag
  * matches If-None-Match is a 304. Loop threads, except start/stop (main thread). */
 #ifndef GW_CACHE_HTTP_H
 #define GW_CACHE_HTTP_H
@@ -28,6 +32,7 @@ typedef struct {
     char *key;  /* malloc'd cache key of a read */
     size_t klen;
     uint64_t epoch;
+    uint64_t nats_epoch; /* tm_nats_epoch() at the start: no store across a NATS disconnect */
     uint32_t tags[GW_CACHE_MAX_TAGS];
     int ntags;
 } gw_cache_ticket_t;

@@ -83,6 +83,7 @@ struct gw_server {
     struct gw_cache *cache;         /* shared by the loops (thread-safe) */
     struct gw_ratelimit *ratelimit; /* shared by the loops (thread-safe) */
     natsSubscription *events_sub;   /* tm.v1.evt.> on nc_events: cache invalidation */
+    natsSubscription *ai_sub;       /* tm.v1.ai.dropped on nc_events: cache invalidation */
     atomic_size_t connections;      /* open client connections (TM_MAX_CONNECTIONS) */
 };
 

@@ -1,13 +1,15 @@
 // Response cache of tm-gateway, through the test stack's gateway (TM_TEST_GATEWAY_URL) and
 // extra gateways this file starts against the stack's NATS (TM_TEST_NATS_URL, keys under
 // TM_TEST_STATE): hit/miss, normalised keys, 304 from the cache, read-your-writes, event
-// invalidation across two gateway processes, TTL, per-user keys, admin endpoints.
+// invalidation across two gateway processes, TTL, per-user keys, admin endpoints, and no
+// stale entry after a NATS outage (events published meanwhile never reached the gateway).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { api, expectStatus, registerAndLogin, PASSWORD, BASE_URL } from './lib/client.mjs';
-import { GATEWAY_BIN, TASK_BIN, PUBKEY, startGateway, stopAll, sleep, metric } from './lib/procs.mjs';
+import { GATEWAY_BIN, TASK_BIN, PUBKEY, NATS_URL, startGateway, stopAll, sleep, metric, waitFor, httpGet } from './lib/procs.mjs';
 
 const SKIP = !GATEWAY_BIN || !fs.existsSync(PUBKEY) ? 'tm-gateway binary or stack keys not found' : false;
 const st = {};
@@ -132,6 +134,58 @@ test('member events drop the member\'s cached workspace list on another gateway'
     if (!ok) await sleep(10);
   }
   assert.ok(ok, 'new membership not visible through the second gateway');
+});
+
+/** A TCP proxy to the stack's NATS that can cut every connection and refuse new ones. */
+async function natsProxy() {
+  const target = new URL(NATS_URL);
+  const socks = new Set();
+  let open = true;
+  const server = net.createServer((c) => {
+    if (!open) { c.destroy(); return; }
+    const u = net.connect(Number(target.port), target.hostname);
+    for (const [a, b] of [[c, u], [u, c]]) {
+      socks.add(a);
+      a.on('error', () => {});
+      a.on('close', () => { socks.delete(a); b.destroy(); });
+      a.pipe(b);
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `nats://127.0.0.1:${server.address().port}`,
+    cut() { open = false; for (const s of socks) s.destroy(); },
+    restore() { open = true; },
+    close() { open = false; for (const s of socks) s.destroy(); server.close(); },
+  };
+}
+
+test('after a NATS outage the gateway serves nothing it cached before it', { skip: SKIP, timeout: 60000 }, async () => {
+  const proxy = await natsProxy();
+  try {
+    const g = await startGateway({ TM_NATS_URL: proxy.url });
+    const tok = st.owner.access_token;
+    const p = `${g.base}/api/v1/tasks/${st.task.id}`;
+    expectStatus(await api('GET', p, { token: tok }), 200, 'a');
+    const hit = expectStatus(await api('GET', p, { token: tok }), 200, 'b');
+    assert.equal(xcache(hit), 'HIT');
+    proxy.cut();
+    await waitFor(async () => (await metric(g.adminPort, 'tm_nats_connected')) === 0, 'gateway sees the outage', 10000);
+    // a change the gateway cannot hear of: through the stack's gateway, on the real NATS
+    const changed = expectStatus(await api('PATCH', `/api/v1/tasks/${st.task.id}`, {
+      token: tok, body: { title: `changed during the outage ${Date.now()}` },
+    }), 200, 'patch').json;
+    // while cut off, the old copy is not served either
+    const during = await api('GET', p, { token: tok });
+    assert.notEqual(xcache(during), 'HIT', `served from the cache during the outage: ${during.status}`);
+    proxy.restore();
+    await waitFor(async () => (await httpGet(`http://127.0.0.1:${g.adminPort}/readyz`)).status === 200, 'gateway reconnected', 20000);
+    const after = expectStatus(await api('GET', p, { token: tok }), 200, 'after');
+    assert.equal(after.json.version, changed.version, `stale after the outage (X-Cache ${xcache(after)})`);
+    assert.equal(after.json.title, changed.title);
+  } finally {
+    proxy.close();
+  }
 });
 
 test('TTL bounds an entry that no event dropped', { skip: SKIP }, async () => {
