@@ -12,7 +12,7 @@
 #define TM_MIGRATIONS_DIR "migrations"
 #endif
 
-#define NVARS 29
+#define NVARS 30
 #define W_MAX 100.0
 
 static void table_llm(ai_config_t *c, tm_config_var_t *v)
@@ -122,6 +122,14 @@ static void table_ai(ai_config_t *c, tm_config_var_t *v)
          .min = 0,
          .max = 86400000,
          .help = "per-user answer cache lifetime"},
+        {.name = "TM_AI_EDGE_MAX_AGE",
+         .type = TM_CFG_DURATION_MS,
+         .target = &c->edge_max_age_ms,
+         .defval = "1s",
+         .min = 0,
+         .max = 3600000,
+         .help = "how long a gateway may keep an answer served from the cache (Tm-Cache "
+                 "max-age, whole seconds; 0 = gateways never keep them)"},
         {.name = "TM_AI_CACHE_ENTRIES",
          .type = TM_CFG_INT,
          .target = &c->cache_entries,

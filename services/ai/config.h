@@ -23,6 +23,7 @@ typedef struct {
     int64_t max_tasks;           /* TM_AI_MAX_TASKS: a user's tasks answers consider */
     int64_t taskset_bytes;       /* TM_AI_TASKSET_BYTES: in-memory task sets (tsets.h) */
     int64_t cache_ttl_ms;        /* TM_AI_CACHE_TTL */
+    int64_t edge_max_age_ms;     /* TM_AI_EDGE_MAX_AGE */
     int64_t cache_entries;       /* TM_AI_CACHE_ENTRIES */
     int provider;                /* TM_AI_PROVIDER: ai_provider_t */
     char *base_url;              /* TM_AI_BASE_URL */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "edge.h"
 #include "projection.h"
 #include "tm_events.h"
 #include "tm_log.h"
@@ -147,10 +148,17 @@ static int apply_chunk(ai_consumer_t *c, natsMsgList *list, int from, int to)
         n++;
     if (tm_pg_commit(c->pg, NULL) != TM_OK)
         return 0;
+    const char *ids[TXN_EVENTS * AI_PROJ_MAX_TOUCHED];
+    size_t nids = 0;
     for (int i = 0; i < n; i++) {
         drop_answers(&touched[i], c);
+        for (size_t k = 0; k < touched[i].n; k++)
+            ids[nids++] = touched[i].ids[k];
         natsMsg_Ack(list->Msgs[from + i], NULL);
     }
+    /* after the COMMIT: the gateways drop their copies too (edge.h) */
+    if (nids > 0)
+        ai_edge_dropped(c->nc, ids, nids);
     return n;
 }
 

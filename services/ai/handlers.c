@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edge.h"
 #include "insights.h"
 #include "parse.h"
 #include "suggest_rules.h"
@@ -126,6 +127,7 @@ void ai_h_reply_cached(tm_svc_reply_t *rep, char *text)
     rep->raw = text;
     rep->raw_len = strlen(text);
     tm_svc_reply_header(rep, TM_HDR_CONTENT_TYPE, "application/json");
+    ai_edge_hint(rep); /* gateways may keep an answer served from the cache (edge.h) */
 }
 
 /* Reader thread: a hit confirmed within AI_CACHE_RECHECK_MS is sent from memory, saving the

@@ -8,6 +8,7 @@
 #include "cache.h"
 #include "config.h"
 #include "consumer.h"
+#include "edge.h"
 #include "handlers.h"
 #include "llm.h"
 #include "projection.h"
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
         .llm = ai_llm_new(&cfg)};
     /* the consumer drops a user's answers through the cache: the task sets hear it too */
     ai_cache_set_listener(app.cache, ai_tsets_on_invalidate, app.tsets);
+    ai_edge_init(cfg.edge_max_age_ms, cfg.cache_ttl_ms);
     ai_handlers_init(&app);
     tm_svc_config_t sc = svc_config(&cfg, &app, stmts, nstmts);
     tm_svc_t *svc = tm_svc_start(&sc);
