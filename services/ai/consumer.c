@@ -16,14 +16,18 @@
 #include "tm_nats.h"
 #include "tm_util.h"
 
+/* Messages per fetch, applied with one statement (ai_projection_apply_batch). Each user's
+ * change ring (AI_CHANGE_RING slots) must hold a batch's changes of that user: keep it below. */
 #define FETCH_BATCH 64
-/* Events per transaction. Each event's own transaction is a savepoint inside it, and past
- * 64 subtransactions (PGPROC_MAX_CACHED_SUBXIDS) every snapshot in the cluster gets slower. */
+/* Events per transaction on the one-by-one path. Each event's own transaction is a savepoint
+ * inside it, and past 64 subtransactions (PGPROC_MAX_CACHED_SUBXIDS) every snapshot in the
+ * cluster gets slower. */
 #define TXN_EVENTS      32
 #define FETCH_WAIT_MS   1000
 #define BACKOFF_MAX_MS  5000
 #define ACK_WAIT_MS     30000
 #define EVENTS_SUBJECTS "tm.v1.evt.>"
+_Static_assert(FETCH_BATCH < AI_CHANGE_RING, "a batch's changes of a user must fit the ring");
 
 struct ai_consumer {
     pthread_t thread;
@@ -101,50 +105,120 @@ static void drop_answers(const ai_touched_t *touched, void *arg)
         ai_cache_invalidate_user(c->cache, touched->ids[i]);
 }
 
-/* Apply m inside the caller's transaction (ai_projection_apply's own transaction is then a
- * savepoint). 0: ack it once that transaction commits (applied, duplicate, or dropped as
- * bad); otherwise leave it for redelivery (its savepoint is rolled back). */
-static int handle(ai_consumer_t *c, natsMsg *m, ai_touched_t *touched)
+static void drop_user_answers(const ai_users_t *users, void *arg)
 {
+    ai_consumer_t *c = arg;
+    for (size_t i = 0; i < users->n; i++)
+        ai_cache_invalidate_user(c->cache, users->ids[i]);
+}
+
+/* After a COMMIT: tell the gateways to drop their copies of these users' answers too. */
+static void broadcast_dropped(ai_consumer_t *c, const char *const *ids, size_t n)
+{
+    if (n > 0)
+        ai_edge_dropped(c->nc, ids, n);
+}
+
+/* One fetched message: decoded is false for one that could not be (logged and counted
+ * once here; it is acked with the others and changes nothing). */
+typedef struct {
     tm_event_t ev;
+    bool decoded;
+} work_t;
+
+static void decode(ai_consumer_t *c, natsMsg *m, work_t *w)
+{
     tm_json_errors_t errs = {0};
-    memset(touched, 0, sizeof *touched);
     const char *data = natsMsg_GetData(m);
     int len = natsMsg_GetDataLength(m);
-    if (tm_event_decode(data ? data : "", len > 0 ? (size_t)len : 0, &ev, &errs) != TM_OK) {
-        tm_log_kv(TM_LOG_WARN, NULL, "consumer: undecodable event dropped",
-                  (const char *[]){"subject", natsMsg_GetSubject(m), "field",
-                                   errs.count ? errs.e[0].field : "", "reason",
-                                   errs.count ? errs.e[0].reason : "", NULL});
-        tm_counter_add(c->bad, 1);
-        return TM_OK;
-    }
+    w->decoded =
+        tm_event_decode(data ? data : "", len > 0 ? (size_t)len : 0, &w->ev, &errs) == TM_OK;
+    if (w->decoded)
+        return;
+    tm_log_kv(TM_LOG_WARN, NULL, "consumer: undecodable event dropped",
+              (const char *[]){"subject", natsMsg_GetSubject(m), "field",
+                               errs.count ? errs.e[0].field : "", "reason",
+                               errs.count ? errs.e[0].reason : "", NULL});
+    tm_counter_add(c->bad, 1);
+}
+
+static void log_bad(ai_consumer_t *c, const tm_event_t *ev)
+{
+    tm_log_kv(TM_LOG_WARN, NULL, "consumer: event with bad data dropped",
+              (const char *[]){"event_id", ev->event_id, "type", ev->type, NULL});
+    tm_counter_add(c->bad, 1);
+}
+
+/* ---- the batch in one statement ---- */
+
+/* The decoded events of list in one transaction (ai_projection_apply_batch); acks them all
+ * after its COMMIT. false: nothing applied or acked (the caller goes event by event). */
+static bool apply_batch(ai_consumer_t *c, natsMsgList *list, work_t *wk)
+{
+    const tm_event_t *evs[FETCH_BATCH];
+    bool bad[FETCH_BATCH];
+    size_t n = 0;
+    for (int i = 0; i < list->Count && n < FETCH_BATCH; i++)
+        if (wk[i].decoded)
+            evs[n++] = &wk[i].ev;
+    ai_users_t users;
     /* answers are dropped before the commit and after it: none computed from the old data
      * survives once the change is visible (see cache.h) */
-    int rc = ai_projection_apply(c->pg, &ev, touched, drop_answers, c);
+    int rc = ai_projection_apply_batch(c->pg, evs, n, bad, &users, drop_user_answers, c);
+    if (rc != TM_OK) {
+        TM_WARN("consumer: batch of %zu events not applied (%s): one by one", n, tm_strerror(rc));
+        return false;
+    }
+    drop_user_answers(&users, c);
+    const char **ids = tm_xcalloc(users.n > 0 ? users.n : 1, sizeof *ids);
+    for (size_t i = 0; i < users.n; i++)
+        ids[i] = users.ids[i];
+    broadcast_dropped(c, ids, users.n);
+    free(ids);
+    ai_users_dispose(&users);
+    for (size_t k = 0; k < n; k++) {
+        if (bad[k])
+            log_bad(c, evs[k]);
+        else
+            tm_counter_add(c->applied, 1);
+    }
+    for (int i = 0; i < list->Count; i++)
+        natsMsg_Ack(list->Msgs[i], NULL);
+    return true;
+}
+
+/* ---- one by one, when the batch fails: an event Postgres refuses holds back only itself
+ * and what follows it ---- */
+
+/* Apply w inside the caller's transaction (ai_projection_apply's own transaction is then a
+ * savepoint). 0: ack it once that transaction commits (applied, duplicate, or dropped as
+ * bad); otherwise leave it for redelivery (its savepoint is rolled back). */
+static int handle(ai_consumer_t *c, work_t *w, ai_touched_t *touched)
+{
+    memset(touched, 0, sizeof *touched);
+    if (!w->decoded)
+        return TM_OK;
+    int rc = ai_projection_apply(c->pg, &w->ev, touched, drop_answers, c);
     if (rc == TM_ERR_INVALID) {
-        tm_log_kv(TM_LOG_WARN, NULL, "consumer: event with bad data dropped",
-                  (const char *[]){"event_id", ev.event_id, "type", ev.type, NULL});
-        tm_counter_add(c->bad, 1);
+        log_bad(c, &w->ev);
         memset(touched, 0, sizeof *touched);
         rc = TM_OK;
     } else if (rc == TM_OK) {
         tm_counter_add(c->applied, 1);
     }
-    tm_event_dispose(&ev);
     return rc;
 }
 
 /* Messages [from, to) of list in one transaction (one COMMIT, one WAL flush, for them all),
  * stopping at the first that must be retried. Acks what the COMMIT made durable and returns
  * how many that is (0 when the transaction failed). */
-static int apply_chunk(ai_consumer_t *c, natsMsgList *list, int from, int to)
+static int apply_chunk(ai_consumer_t *c, natsMsgList *list, work_t *wk, int from, int to)
 {
     ai_touched_t touched[TXN_EVENTS];
     if (tm_pg_begin(c->pg) != TM_OK)
         return 0;
     int n = 0;
-    while (from + n < to && handle(c, list->Msgs[from + n], &touched[n]) == TM_OK)
+    while (from + n < to && handle(c, &wk[from + n], &touched[n]) == TM_OK)
         n++;
     if (tm_pg_commit(c->pg, NULL) != TM_OK)
         return 0;
@@ -156,10 +230,22 @@ static int apply_chunk(ai_consumer_t *c, natsMsgList *list, int from, int to)
             ids[nids++] = touched[i].ids[k];
         natsMsg_Ack(list->Msgs[from + i], NULL);
     }
-    /* after the COMMIT: the gateways drop their copies too (edge.h) */
-    if (nids > 0)
-        ai_edge_dropped(c->nc, ids, nids);
+    broadcast_dropped(c, ids, nids);
     return n;
+}
+
+/* Returns how many messages from the start of list are done (acked). */
+static int apply_one_by_one(ai_consumer_t *c, natsMsgList *list, work_t *wk)
+{
+    int done = 0;
+    while (done < list->Count) {
+        int to = done + TXN_EVENTS < list->Count ? done + TXN_EVENTS : list->Count;
+        int n = apply_chunk(c, list, wk, done, to);
+        done += n;
+        if (done < to)
+            break;
+    }
+    return done;
 }
 
 /* Returns false when Postgres failed (the caller backs off). */
@@ -175,19 +261,18 @@ static bool fetch_once(ai_consumer_t *c)
         nap(c, 500);
         return true;
     }
-    int done = 0;
-    while (done < list.Count) {
-        int to = done + TXN_EVENTS < list.Count ? done + TXN_EVENTS : list.Count;
-        int n = apply_chunk(c, &list, done, to);
-        done += n;
-        if (done < to)
-            break;
-    }
+    work_t *wk = tm_xcalloc(list.Count > 0 ? (size_t)list.Count : 1, sizeof *wk);
+    for (int i = 0; i < list.Count; i++)
+        decode(c, list.Msgs[i], &wk[i]);
+    int done = apply_batch(c, &list, wk) ? list.Count : apply_one_by_one(c, &list, wk);
     /* keep order: leave the first failed message and the rest of the batch for redelivery */
     for (int i = done; i < list.Count; i++) {
         natsMsg_Nak(list.Msgs[i], NULL);
         tm_counter_add(c->retried, 1);
     }
+    for (int i = 0; i < list.Count; i++)
+        tm_event_dispose(&wk[i].ev);
+    free(wk);
     bool ok = done == list.Count;
     natsMsgList_Destroy(&list);
     return ok;

@@ -1,11 +1,13 @@
 /* ai_consumer: the durable pull consumer on TM_EVENTS that builds the ai projection.
  *
- * One thread with its own NATS connection and its own tm_pg_t. Each message is decoded
- * (tm_event_decode) and applied (ai_projection_apply); up to 32 of a fetched batch share one
- * transaction (each event's own is a savepoint in it), and they are acked after its COMMIT.
- * A message that cannot be decoded or carries bad data is logged and acked (never
- * redelivered forever); a Postgres failure naks it and the rest of the batch (the events
- * before it still commit) and the thread backs off.
+ * One thread with its own NATS connection and its own tm_pg_t. Each fetched batch (up to 64
+ * messages) is decoded (tm_event_decode) and applied with one statement in one transaction
+ * (ai_projection_apply_batch), and acked after its COMMIT. A message that cannot be decoded
+ * or carries bad data is logged and acked (never redelivered forever). When the batch
+ * fails, its events are applied one by one (ai_projection_apply; up to 32 share a
+ * transaction, each event's own is a savepoint in it): a Postgres failure there naks that
+ * event and the rest of the batch (the events before it still commit) and the thread backs
+ * off.
  * Every user whose data changed has its cached answers dropped (ai_cache). */
 #ifndef AI_CONSUMER_H
 #define AI_CONSUMER_H

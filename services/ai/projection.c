@@ -77,6 +77,8 @@ const tm_pg_stmt_t ai_projection_stmts[] = {
      "gen, $2 FROM b ON CONFLICT (user_id, slot) DO UPDATE SET gen = EXCLUDED.gen, "
      "task_id = EXCLUDED.task_id",
      2},
+    /* a whole batch (ai_projection_apply_batch): its changed users, one per row */
+    {"proj_apply_events", "SELECT u FROM apply_events($1::jsonb) AS u", 1},
     {"proj_gen", "SELECT gen FROM user_state WHERE user_id = $1", 1},
     /* Plain columns, read in binary (ai_projection_load): no per-row expressions or text
      * conversions in Postgres, no number parsing here. Two index-ordered branches
@@ -158,47 +160,67 @@ static int task_owners(tm_pg_t *pg, const char *id, ai_touched_t *t)
     return rc;
 }
 
-static int task_upsert(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *t)
+/* A task.* event's data as the projection stores it (both write paths read it here). */
+typedef struct {
+    const char *id, *ws, *title, *description, *status, *assignee, *created_by, *due_at;
+    const char *created_at, *updated_at, *completed_at;
+    const char *priority, *estimate, *spent; /* decimal text in the buffers below, or NULL */
+    json_t *labels;                          /* an array, or NULL for none */
+    long long version;
+    char priority_buf[16], estimate_buf[16], spent_buf[16];
+} task_in_t;
+
+/* false: bad data. created_by falls back to the actor of a task.created, created_at and
+ * updated_at to the event's time. */
+static bool task_in(const tm_event_t *ev, task_in_t *t)
 {
     const json_t *d = ev->data;
     if (!task_valid(d))
+        return false;
+    t->id = opt_str(d, "id");
+    t->ws = opt_str(d, "workspace_id");
+    t->title = opt_str(d, "title");
+    t->description = opt_str(d, "description");
+    t->status = opt_str(d, "status");
+    t->assignee = opt_str(d, "assignee_id");
+    t->created_by = opt_str(d, "created_by");
+    if (!t->created_by && strcmp(ev->type, "task.created") == 0 && ev->actor_id[0])
+        t->created_by = ev->actor_id;
+    t->due_at = opt_str(d, "due_at");
+    t->created_at = opt_str(d, "created_at") ? opt_str(d, "created_at") : ev->created_at;
+    t->updated_at = opt_str(d, "updated_at") ? opt_str(d, "updated_at") : ev->created_at;
+    t->completed_at = opt_str(d, "completed_at");
+    t->priority = opt_int(d, "priority", t->priority_buf, sizeof t->priority_buf);
+    t->estimate = opt_int(d, "estimate_minutes", t->estimate_buf, sizeof t->estimate_buf);
+    t->spent = opt_int(d, "time_spent_minutes", t->spent_buf, sizeof t->spent_buf);
+    json_t *lv = json_object_get(d, "labels");
+    t->labels = json_is_array(lv) ? lv : NULL;
+    t->version = (long long)json_integer_value(json_object_get(d, "version"));
+    return true;
+}
+
+static int task_upsert(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *t)
+{
+    task_in_t in;
+    if (!task_in(ev, &in))
         return TM_ERR_INVALID;
-    const char *id = opt_str(d, "id");
-    snprintf(t->task_id, sizeof t->task_id, "%s", id);
-    int rc = task_owners(pg, id, t);
+    snprintf(t->task_id, sizeof t->task_id, "%s", in.id);
+    int rc = task_owners(pg, in.id, t);
     if (rc != TM_OK)
         return rc;
-    char pri[16], est[16], spent[16], ver[24];
-    const json_t *lv = json_object_get(d, "labels");
-    char *labels = json_is_array(lv) ? tm_json_dumps(lv, NULL) : tm_xstrdup("[]");
-    const char *cb = opt_str(d, "created_by");
-    if (!cb && strcmp(ev->type, "task.created") == 0 && ev->actor_id[0])
-        cb = ev->actor_id;
-    const char *created = opt_str(d, "created_at") ? opt_str(d, "created_at") : ev->created_at;
-    const char *updated = opt_str(d, "updated_at") ? opt_str(d, "updated_at") : ev->created_at;
-    snprintf(ver, sizeof ver, "%lld", (long long)json_integer_value(json_object_get(d, "version")));
-    const char *p[16] = {id,
-                         opt_str(d, "workspace_id"),
-                         opt_str(d, "title"),
-                         opt_str(d, "description"),
-                         opt_str(d, "status"),
-                         opt_int(d, "priority", pri, sizeof pri),
-                         labels,
-                         opt_str(d, "assignee_id"),
-                         cb,
-                         opt_str(d, "due_at"),
-                         opt_int(d, "estimate_minutes", est, sizeof est),
-                         opt_int(d, "time_spent_minutes", spent, sizeof spent),
-                         created,
-                         updated,
-                         opt_str(d, "completed_at"),
-                         ver};
+    char ver[24];
+    char *labels = in.labels ? tm_json_dumps(in.labels, NULL) : tm_xstrdup("[]");
+    snprintf(ver, sizeof ver, "%lld", in.version);
+    const char *p[16] = {in.id,         in.ws,         in.title,        in.description,
+                         in.status,     in.priority,   labels,          in.assignee,
+                         in.created_by, in.due_at,     in.estimate,     in.spent,
+                         in.created_at, in.updated_at, in.completed_at, ver};
     PGresult *r = NULL;
     rc = exec_rows(pg, "proj_upsert", 16, p, &r);
     free(labels);
     if (rc == TM_OK && PQntuples(r) == 1) {
-        touch(t, cb);
-        touch(t, opt_str(d, "assignee_id"));
+        touch(t, in.created_by);
+        touch(t, in.assignee);
     } else if (rc == TM_OK) {
         t->n = 0; /* stale version: nothing changed */
     }
@@ -222,20 +244,28 @@ static int task_delete(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *t)
     return rc;
 }
 
+/* A member.* event's data: 1 upsert (role set), -1 removal, 0 bad data. */
+static int member_in(const tm_event_t *ev, const char **ws, const char **user, const char **role)
+{
+    *ws = opt_str(ev->data, "workspace_id");
+    *user = opt_str(ev->data, "user_id");
+    *role = opt_str(ev->data, "role");
+    if (!*ws || !*user || !tm_is_uuid(*ws) || !tm_is_uuid(*user))
+        return 0;
+    if (strcmp(ev->type, "member.removed") == 0)
+        return -1;
+    return *role ? 1 : 0;
+}
+
 static int member_apply(tm_pg_t *pg, const tm_event_t *ev)
 {
-    const char *ws = opt_str(ev->data, "workspace_id"), *user = opt_str(ev->data, "user_id");
-    const char *role = opt_str(ev->data, "role");
-    if (!ws || !user || !tm_is_uuid(ws) || !tm_is_uuid(user))
+    const char *ws, *user, *role;
+    int change = member_in(ev, &ws, &user, &role);
+    if (change == 0)
         return TM_ERR_INVALID;
     PGresult *r = NULL;
-    int rc;
-    if (strcmp(ev->type, "member.removed") == 0)
-        rc = exec_rows(pg, "proj_member_del", 2, (const char *[]){ws, user}, &r);
-    else if (role)
-        rc = exec_rows(pg, "proj_member_put", 3, (const char *[]){ws, user, role}, &r);
-    else
-        rc = TM_ERR_INVALID;
+    int rc = change < 0 ? exec_rows(pg, "proj_member_del", 2, (const char *[]){ws, user}, &r)
+                        : exec_rows(pg, "proj_member_put", 3, (const char *[]){ws, user, role}, &r);
     PQclear(r);
     return rc;
 }
@@ -297,6 +327,127 @@ int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched
 rollback:
     tm_pg_rollback(pg);
     memset(touched, 0, sizeof *touched);
+    return rc;
+}
+
+/* ---- a batch in one statement (apply_events, migration 005) ---- */
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *int_or_null(const char *decimal)
+{
+    return decimal ? json_integer(strtoll(decimal, NULL, 10)) : json_null();
+}
+
+/* apply_events' fields of a task upsert, as task_upsert binds them to proj_upsert. */
+static json_t *upsert_row(const task_in_t *in)
+{
+    json_t *row =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "k", "u", "id", in->id, "ws", in->ws, "title",
+                  in->title, "status", in->status, "version", (json_int_t)in->version);
+    json_object_set_new(row, "descr", str_or_null(in->description));
+    json_object_set_new(row, "prio", int_or_null(in->priority));
+    json_object_set_new(row, "labels", in->labels ? json_incref(in->labels) : json_array());
+    json_object_set_new(row, "assignee", str_or_null(in->assignee));
+    json_object_set_new(row, "creator", str_or_null(in->created_by));
+    json_object_set_new(row, "due", str_or_null(in->due_at));
+    json_object_set_new(row, "est", int_or_null(in->estimate));
+    json_object_set_new(row, "spent", int_or_null(in->spent));
+    json_object_set_new(row, "created", json_string(in->created_at));
+    json_object_set_new(row, "updated", json_string(in->updated_at));
+    json_object_set_new(row, "completed", str_or_null(in->completed_at));
+    return row;
+}
+
+/* The event's element of apply_events' batch, or NULL when its data is bad (the same
+ * checks as the per-event path: dispatch). */
+static json_t *batch_row(const tm_event_t *ev)
+{
+    if (!json_is_object(ev->data))
+        return NULL;
+    if (strcmp(ev->type, "task.deleted") == 0) {
+        const char *id = opt_str(ev->data, "id");
+        return id && tm_is_uuid(id) ? json_pack("{s:s, s:s}", "k", "d", "id", id) : NULL;
+    }
+    if (strncmp(ev->type, "task.", 5) == 0) {
+        task_in_t in;
+        return task_in(ev, &in) ? upsert_row(&in) : NULL;
+    }
+    if (strncmp(ev->type, "member.", 7) == 0) {
+        const char *ws, *user, *role;
+        int change = member_in(ev, &ws, &user, &role);
+        if (change == 0)
+            return NULL;
+        json_t *row =
+            json_pack("{s:s, s:s, s:s}", "k", change < 0 ? "r" : "m", "ws", ws, "member", user);
+        if (change > 0)
+            json_object_set_new(row, "role", json_string(role));
+        return row;
+    }
+    return json_pack("{s:s}", "k", "n");
+}
+
+void ai_users_dispose(ai_users_t *u)
+{
+    if (!u)
+        return;
+    free(u->ids);
+    memset(u, 0, sizeof *u);
+}
+
+static void users_from(PGresult *r, ai_users_t *u)
+{
+    int rows = PQntuples(r);
+    u->ids = rows > 0 ? tm_xcalloc((size_t)rows, sizeof *u->ids) : NULL;
+    for (int i = 0; i < rows; i++)
+        if (tm_is_uuid(PQgetvalue(r, i, 0)))
+            snprintf(u->ids[u->n++], sizeof u->ids[0], "%s", PQgetvalue(r, i, 0));
+}
+
+/* rows in one transaction: apply_events, before_commit with its users, COMMIT. */
+static int apply_rows(tm_pg_t *pg, const json_t *rows, ai_users_t *users,
+                      ai_proj_users_fn before_commit, void *arg)
+{
+    int rc = tm_pg_begin(pg);
+    if (rc != TM_OK)
+        return rc;
+    char *text = tm_json_dumps(rows, NULL);
+    PGresult *r = NULL;
+    rc = exec_rows(pg, "proj_apply_events", 1, (const char *[]){text}, &r);
+    free(text);
+    if (rc == TM_OK)
+        users_from(r, users);
+    PQclear(r);
+    if (rc != TM_OK) {
+        tm_pg_rollback(pg);
+        return rc;
+    }
+    if (before_commit && users->n > 0)
+        before_commit(users, arg);
+    return tm_pg_commit(pg, NULL);
+}
+
+int ai_projection_apply_batch(tm_pg_t *pg, const tm_event_t *const *evs, size_t n, bool *bad,
+                              ai_users_t *users, ai_proj_users_fn before_commit, void *arg)
+{
+    memset(users, 0, sizeof *users);
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *row = batch_row(evs[i]);
+        bad[i] = row == NULL;
+        if (!row)
+            continue;
+        json_object_set_new(row, "o", json_integer((json_int_t)i));
+        json_object_set_new(row, "e", json_string(evs[i]->event_id));
+        json_array_append_new(rows, row);
+    }
+    int rc = json_array_size(rows) > 0 ? apply_rows(pg, rows, users, before_commit, arg) : TM_OK;
+    json_decref(rows);
+    if (rc != TM_OK)
+        ai_users_dispose(users);
     return rc;
 }
 

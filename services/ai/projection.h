@@ -3,14 +3,16 @@
  * Writes (consumer thread): ai_projection_apply() applies one decoded event inside one
  * transaction, idempotent by event id (processed_events) and by task version (an older
  * version never overwrites a newer one), and reports the users whose data changed so the
- * caller can drop their cached answers. Each change bumps the user's generation and logs
- * the task in the user's change log (ai.user_changes), in the same transaction. Reads (worker
+ * caller can drop their cached answers; ai_projection_apply_batch() does the same for a
+ * batch of events with one statement (migration 005). Each change bumps the user's generation and
+ * logs the task in the user's change log (ai.user_changes), in the same transaction. Reads (worker
  * threads): a user's tasks are the tasks they created or are assigned to, never anyone else's.
  * Every function takes the calling thread's own tm_pg_t (prepared with ai_projection_stmts). */
 #ifndef AI_PROJECTION_H
 #define AI_PROJECTION_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "ai_task.h"
@@ -40,6 +42,26 @@ typedef void (*ai_proj_touched_fn)(const ai_touched_t *touched, void *arg);
  * touched receives the users whose projection changed. before_commit may be NULL. */
 int ai_projection_apply(tm_pg_t *pg, const tm_event_t *ev, ai_touched_t *touched,
                         ai_proj_touched_fn before_commit, void *arg) TM_WUR;
+
+/* The users a batch changed (ai_projection_apply_batch); the caller disposes it. */
+typedef struct {
+    size_t n;
+    char (*ids)[37];
+} ai_users_t;
+void ai_users_dispose(ai_users_t *u);
+typedef void (*ai_proj_users_fn)(const ai_users_t *users, void *arg);
+
+/* Apply evs[0..n) (decoded, in stream order) in one transaction with one statement, with
+ * the effect of ai_projection_apply on each in turn: an event id applied before (or earlier
+ * in evs) changes nothing, later events of a task or member win as the version guard lets
+ * them, bumps and change-log entries as the per-event path makes (one generation per
+ * changed task and user). bad[i] (n entries) is set for an event with bad data: it is
+ * neither applied nor recorded (log and ack it, as for TM_ERR_INVALID). users receives the
+ * users whose projection changed (before_commit, which may be NULL, gets them just before
+ * COMMIT). Returns 0, or TM_ERR_PG / TM_ERR_UNAVAILABLE: nothing applied (rolled back),
+ * users empty; the caller may then apply the events one by one to find the one at fault. */
+int ai_projection_apply_batch(tm_pg_t *pg, const tm_event_t *const *evs, size_t n, bool *bad,
+                              ai_users_t *users, ai_proj_users_fn before_commit, void *arg) TM_WUR;
 
 /* Load at most max of user_id's tasks (not deleted), most recently updated first, into set
  * (initialised here; the caller disposes it). */

@@ -403,6 +403,60 @@ static void test_projection(void **state)
     assert_string_equal(got, "4");
 }
 
+/* tm_ai_events_total{result="<result>"}: the consumer's count of messages so handled. */
+static long events_metric(const char *result)
+{
+    static char buf[1 << 18];
+    char name[96];
+    assert_int_equal(itest_http(ADMIN_PORT, "GET", "/metrics", buf, sizeof buf), 200);
+    snprintf(name, sizeof name, "\ntm_ai_events_total{result=\"%s\"} ", result);
+    const char *p = strstr(buf, name);
+    assert_non_null(p);
+    return strtol(p + strlen(name), NULL, 10);
+}
+
+/* An event Postgres refuses (a trigger refuses its title here) fails its batch: the batch's
+ * events then go one by one, so the events before it are applied, while it and those after
+ * it wait (naked, retried: order kept) until Postgres takes it. The three are published
+ * while tm-ai is down, so that they are fetched as one batch. Other users' tasks only. */
+static void test_poison_event(void **state)
+{
+    (void)state;
+    itest_sql(g_db.conninfo,
+              "CREATE FUNCTION ai.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS "
+              "$$BEGIN RAISE EXCEPTION 'poison'; END$$; CREATE TRIGGER refuse_poison BEFORE "
+              "INSERT OR UPDATE ON ai.tasks FOR EACH ROW WHEN (NEW.title = 'POISON') EXECUTE "
+              "FUNCTION ai.refuse_poison()");
+    assert_true(itest_exited_clean(itest_stop(&g_ai)));
+    char owner[37], ids[3][37], sql[3][160];
+    const char *titles[3] = {"before poison", "POISON", "after poison"};
+    tm_uuid_v4(owner);
+    for (int i = 0; i < 3; i++) {
+        tm_uuid_v4(ids[i]);
+        snprintf(sql[i], sizeof sql[i], "SELECT count(*) FROM ai.tasks WHERE id = '%s'", ids[i]);
+        tdef_t t = {.id = ids[i],
+                    .title = titles[i],
+                    .status = "todo",
+                    .created_by = owner,
+                    .priority = 2,
+                    .version = 1,
+                    .created = g_now};
+        publish_task("task.created", &t);
+    }
+    start_ai(NULL);
+    wait_for(sql[0], "1");
+    /* each try naks the poison and the event after it */
+    for (int i = 0; i < 100 && events_metric("retried") < 2; i++)
+        usleep(100 * 1000);
+    assert_true(events_metric("retried") >= 2);
+    char got[32];
+    query1(sql[2], got, sizeof got);
+    assert_string_equal(got, "0");
+    itest_sql(g_db.conninfo, "DROP TRIGGER refuse_poison ON ai.tasks");
+    wait_for(sql[1], "1");
+    wait_for(sql[2], "1");
+}
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -806,6 +860,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_projection),
+        cmocka_unit_test(test_poison_event), /* drops its trigger: the projection goes on */
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_insights_cache),
         cmocka_unit_test(test_recommend),
