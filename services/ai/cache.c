@@ -1,6 +1,8 @@
-/* ai_cache: chained hash table + LRU list under one mutex. Values are kept as JSON text so
- * no jansson object is shared between threads (jansson refcounts are not atomic), and a hit
- * is sent as it is stored. */
+/* ai_cache: chained hash table + LRU list under one mutex, and a second chaining of the
+ * same entries by user so that an invalidation touches only that user's chain (it used to
+ * walk every entry under the lock, holding up the reader thread's hits behind it). Values are kept
+ * as JSON text so no jansson object is shared between threads (jansson refcounts are not atomic),
+ * and a hit is sent as it is stored. */
 #include "cache.h"
 
 #include <pthread.h>
@@ -12,13 +14,15 @@
 
 typedef struct entry {
     struct entry *next_hash;
+    struct entry *next_user;           /* chain of ubuckets[uhash] */
     struct entry *prev_lru, *next_lru; /* head = most recent */
     char user_id[37];
     char *key;
-    uint64_t hash;
+    uint64_t hash, uhash;
     int64_t gen;
     int64_t expires_ms;
     int64_t confirmed_ms; /* INT64_MIN: never confirmed */
+    int64_t refresh_ms;   /* when a fast caller was sent to refresh it; INT64_MIN: none since */
     char *text;
 } entry_t;
 
@@ -27,21 +31,27 @@ struct ai_cache {
     size_t capacity, size, nbuckets;
     int64_t ttl_ms, recheck_ms;
     uint64_t epoch;
-    entry_t **buckets;
+    entry_t **buckets, **ubuckets; /* by (user, key); by user */
     entry_t *head, *tail;
     ai_cache_listener_fn listener;
     void *listener_arg;
 };
 
-static uint64_t fnv(const char *a, const char *b)
+static uint64_t fnv_more(uint64_t h, const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *s = a; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    h = (h ^ '|') * 1099511628211ULL;
-    for (const char *s = b; *s; s++)
+    for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h;
+}
+
+static uint64_t fnv_user(const char *user_id)
+{
+    return fnv_more(1469598103934665603ULL, user_id);
+}
+
+static uint64_t fnv(const char *a, const char *b)
+{
+    return fnv_more((fnv_user(a) ^ '|') * 1099511628211ULL, b);
 }
 
 ai_cache_t *ai_cache_new(size_t capacity, int64_t ttl_ms, int64_t recheck_ms)
@@ -55,6 +65,7 @@ ai_cache_t *ai_cache_new(size_t capacity, int64_t ttl_ms, int64_t recheck_ms)
     while (c->nbuckets < capacity && c->nbuckets < (1u << 20))
         c->nbuckets <<= 1;
     c->buckets = tm_xcalloc(c->nbuckets, sizeof *c->buckets);
+    c->ubuckets = tm_xcalloc(c->nbuckets, sizeof *c->ubuckets);
     return c;
 }
 
@@ -89,6 +100,11 @@ static void remove_entry(ai_cache_t *c, entry_t *e)
         pp = &(*pp)->next_hash;
     if (*pp)
         *pp = e->next_hash;
+    pp = &c->ubuckets[e->uhash & (c->nbuckets - 1)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->next_user;
+    if (*pp)
+        *pp = e->next_user;
     lru_unlink(c, e);
     free(e->key);
     free(e->text);
@@ -111,6 +127,7 @@ void ai_cache_free(ai_cache_t *c)
     while (c->head)
         remove_entry(c, c->head);
     free(c->buckets);
+    free(c->ubuckets);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -140,6 +157,13 @@ static bool confirmed_recently(const ai_cache_t *c, const entry_t *e, int64_t no
     return e->confirmed_ms != INT64_MIN && now_ms - e->confirmed_ms < c->recheck_ms;
 }
 
+/* Confirmed, but in the last quarter of its recheck window: time to confirm it again ahead
+ * of need (two retries, recheck_ms / 8 apart, fit before the window ends). */
+static bool refresh_due(const ai_cache_t *c, const entry_t *e, int64_t now_ms)
+{
+    return now_ms - e->confirmed_ms >= c->recheck_ms - c->recheck_ms / 4;
+}
+
 ai_cache_result_t ai_cache_get(ai_cache_t *c, const char *user_id, const char *key, int64_t now_ms,
                                char **text, int64_t *gen)
 {
@@ -150,7 +174,10 @@ ai_cache_result_t ai_cache_get(ai_cache_t *c, const char *user_id, const char *k
     ai_cache_result_t res = AI_CACHE_MISS;
     pthread_mutex_lock(&c->mu);
     entry_t *e = live(c, user_id, key, now_ms);
-    if (e && confirmed_recently(c, e, now_ms)) {
+    /* a fast caller was sent here to refresh the entry: this worker asks Postgres */
+    bool trusted = e && confirmed_recently(c, e, now_ms) &&
+                   !(e->refresh_ms != INT64_MIN && refresh_due(c, e, now_ms));
+    if (trusted) {
         *text = tm_xstrdup(e->text);
         res = AI_CACHE_HIT;
     } else if (e) {
@@ -159,6 +186,26 @@ ai_cache_result_t ai_cache_get(ai_cache_t *c, const char *user_id, const char *k
     }
     pthread_mutex_unlock(&c->mu);
     return res;
+}
+
+bool ai_cache_get_fast(ai_cache_t *c, const char *user_id, const char *key, int64_t now_ms,
+                       char **text)
+{
+    *text = NULL;
+    if (!ai_cache_enabled(c))
+        return false;
+    pthread_mutex_lock(&c->mu);
+    entry_t *e = live(c, user_id, key, now_ms);
+    bool hit = e && confirmed_recently(c, e, now_ms);
+    if (hit && refresh_due(c, e, now_ms) &&
+        (e->refresh_ms == INT64_MIN || now_ms - e->refresh_ms >= c->recheck_ms / 8)) {
+        e->refresh_ms = now_ms; /* this caller refreshes; the others keep the entry */
+        hit = false;
+    }
+    if (hit)
+        *text = tm_xstrdup(e->text);
+    pthread_mutex_unlock(&c->mu);
+    return hit;
 }
 
 char *ai_cache_confirm(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,
@@ -173,6 +220,7 @@ char *ai_cache_confirm(ai_cache_t *c, const char *user_id, const char *key, int6
         remove_entry(c, e);
     } else if (e) {
         e->confirmed_ms = now_ms;
+        e->refresh_ms = INT64_MIN;
         text = tm_xstrdup(e->text);
     }
     pthread_mutex_unlock(&c->mu);
@@ -210,10 +258,15 @@ void ai_cache_put(ai_cache_t *c, const char *user_id, const char *key, int64_t g
     e->expires_ms = now_ms + c->ttl_ms;
     /* an invalidation since gen was read: the data may be newer or older than gen says */
     e->confirmed_ms = epoch == c->epoch ? now_ms : INT64_MIN;
+    e->refresh_ms = INT64_MIN;
     e->text = copy;
     size_t b = h & (c->nbuckets - 1);
     e->next_hash = c->buckets[b];
     c->buckets[b] = e;
+    e->uhash = fnv_user(e->user_id);
+    b = e->uhash & (c->nbuckets - 1);
+    e->next_user = c->ubuckets[b];
+    c->ubuckets[b] = e;
     lru_push(c, e);
     c->size++;
     pthread_mutex_unlock(&c->mu);
@@ -226,9 +279,10 @@ size_t ai_cache_invalidate_user(ai_cache_t *c, const char *user_id)
     size_t n = 0;
     pthread_mutex_lock(&c->mu);
     c->epoch++;
-    for (entry_t *e = c->head, *next; e; e = next) {
-        next = e->next_lru;
-        if (strcmp(e->user_id, user_id) == 0) {
+    uint64_t uh = fnv_user(user_id);
+    for (entry_t *e = c->ubuckets[uh & (c->nbuckets - 1)], *next; e; e = next) {
+        next = e->next_user;
+        if (e->uhash == uh && strcmp(e->user_id, user_id) == 0) {
             remove_entry(c, e);
             n++;
         }

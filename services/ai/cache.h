@@ -11,6 +11,13 @@
  *    confirmed; later, ai_cache_get() answers AI_CACHE_CHECK and the caller confirms the
  *    generation (ai_cache_confirm). Another replica's change is therefore seen within
  *    recheck_ms; this replica's own at once.
+ * Early refresh, so that hits never all fall back to workers at once: from 3/4 of
+ * recheck_ms after the last confirmation, ai_cache_get_fast() sends one caller (per entry,
+ * again after recheck_ms / 8 if that one never confirmed) to a worker, whose ai_cache_get()
+ * then answers AI_CACHE_CHECK; every other caller keeps getting the confirmed entry. Without
+ * that, each entry's confirmation lapsed every recheck_ms and every request arriving until
+ * one worker had asked Postgres went to a worker and asked Postgres too (under CPU
+ * contention that round trip, and so that burst, grows).
  * A reply computed while an invalidation ran (ai_cache_epoch() moved between the read of
  * the generation and the put) is stored unconfirmed: its first hit checks the generation.
  * At most `capacity` entries: the least recently used goes. Thread-safe (one mutex).
@@ -40,6 +47,11 @@ bool ai_cache_enabled(const ai_cache_t *c);
 /* now_ms: monotonic ms. */
 ai_cache_result_t ai_cache_get(ai_cache_t *c, const char *user_id, const char *key, int64_t now_ms,
                                char **text, int64_t *gen);
+/* The reader thread's lookup (no Postgres there): true with *text (caller frees) for an
+ * entry confirmed within recheck_ms. False for anything else, and for the one caller sent
+ * to refresh the confirmation early (see above): that caller must go to a worker. */
+bool ai_cache_get_fast(ai_cache_t *c, const char *user_id, const char *key, int64_t now_ms,
+                       char **text);
 /* The user's current generation is gen: a copy of the entry's text when the entry has that
  * generation (it counts as confirmed at now_ms), else NULL (the entry is dropped). */
 char *ai_cache_confirm(ai_cache_t *c, const char *user_id, const char *key, int64_t gen,

@@ -1,10 +1,12 @@
 /* ai_cache: hits, expiry, confirmation of the generation after the recheck window, the
- * epoch guard against a put racing an invalidation, per-user invalidation, LRU bound. */
+ * reader thread's early refresh (one caller per half-window goes to a worker), the epoch
+ * guard against a put racing an invalidation, per-user invalidation, LRU bound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "cache.h"
@@ -63,6 +65,69 @@ static void test_recheck_confirm(void **state)
     ai_cache_free(c);
 }
 
+/* ai_cache_get_fast: true with the text, or false with no text. */
+static bool fast(ai_cache_t *c, const char *user, const char *key, int64_t now, const char *want)
+{
+    char *text = NULL;
+    bool hit = ai_cache_get_fast(c, user, key, now, &text);
+    if (hit)
+        assert_string_equal(text, want);
+    else
+        assert_null(text);
+    free(text);
+    return hit;
+}
+
+static void test_fast_early_refresh(void **state)
+{
+    (void)state;
+    int64_t gen;
+    ai_cache_t *c = ai_cache_new(10, 100000, 1000);
+    ai_cache_put(c, UA, "k", 3, ai_cache_epoch(c), "v3", 0);
+    assert_true(fast(c, UA, "k", 749, "v3"));
+    /* a worker's lookup is not changed by the refresh point alone */
+    assert_int_equal(get(c, UA, "k", 800, "v3", NULL), AI_CACHE_HIT);
+    /* 3/4 of the window gone: one fast caller is sent to a worker, the others still hit */
+    assert_false(fast(c, UA, "k", 750, NULL));
+    assert_true(fast(c, UA, "k", 751, "v3"));
+    assert_true(fast(c, UA, "k", 874, "v3"));
+    /* that caller's worker asks Postgres (CHECK) instead of answering from memory */
+    assert_int_equal(get(c, UA, "k", 752, NULL, &gen), AI_CACHE_CHECK);
+    assert_int_equal(gen, 3);
+    char *text = ai_cache_confirm(c, UA, "k", 3, 760);
+    assert_string_equal(text, "v3");
+    free(text);
+    /* confirmed at 760: no refresh is due before 1510, and hits last until 1759 */
+    assert_int_equal(get(c, UA, "k", 1500, "v3", NULL), AI_CACHE_HIT);
+    assert_true(fast(c, UA, "k", 1509, "v3"));
+    assert_false(fast(c, UA, "k", 1510, NULL));
+    /* the sent caller never confirmed: another is sent recheck_ms / 8 later, not before */
+    assert_true(fast(c, UA, "k", 1634, "v3"));
+    assert_false(fast(c, UA, "k", 1635, NULL));
+    assert_true(fast(c, UA, "k", 1759, "v3"));
+    /* the window is over: every fast caller goes to a worker, which must check */
+    assert_false(fast(c, UA, "k", 1760, NULL));
+    assert_false(fast(c, UA, "k", 1761, NULL));
+    assert_int_equal(get(c, UA, "k", 1762, NULL, NULL), AI_CACHE_CHECK);
+    ai_cache_free(c);
+}
+
+static void test_fast_never_confirmed(void **state)
+{
+    (void)state;
+    ai_cache_t *c = ai_cache_new(10, 100000, 1000);
+    uint64_t before = ai_cache_epoch(c);
+    (void)ai_cache_invalidate_user(c, UA);
+    ai_cache_put(c, UA, "k", 1, before, "v", 0); /* raced an invalidation: unconfirmed */
+    assert_false(fast(c, UA, "k", 1, NULL));
+    assert_false(fast(c, UB, "k", 1, NULL));
+    ai_cache_free(c);
+    c = ai_cache_new(10, 100000, 0); /* recheck 0: never from the reader thread */
+    ai_cache_put(c, UA, "k", 1, ai_cache_epoch(c), "v", 0);
+    assert_false(fast(c, UA, "k", 0, NULL));
+    ai_cache_free(c);
+}
+
 static void test_recheck_zero_always_checks(void **state)
 {
     (void)state;
@@ -111,6 +176,35 @@ static void test_invalidate_user(void **state)
     ai_cache_free(c);
 }
 
+/* Many users sharing the per-user chains (more users than buckets): an invalidation drops
+ * exactly the one user's entries, and the chains stay consistent through LRU evictions. */
+static void test_invalidate_many_users(void **state)
+{
+    (void)state;
+    enum { USERS = 300, CAP = 500 };
+    ai_cache_t *c = ai_cache_new(CAP, 100000, 100000);
+    char user[40];
+    for (int round = 0; round < 2; round++) {
+        for (int u = 0; u < USERS; u++) {
+            snprintf(user, sizeof user, "00000000-0000-4000-8000-%012d", u);
+            ai_cache_put(c, user, "a", 0, ai_cache_epoch(c), "a", 0);
+            ai_cache_put(c, user, "b", 0, ai_cache_epoch(c), "b", 0);
+        }
+    }
+    assert_int_equal(ai_cache_size(c), CAP); /* users 0..49 were evicted */
+    snprintf(user, sizeof user, "00000000-0000-4000-8000-%012d", 10);
+    assert_int_equal(ai_cache_invalidate_user(c, user), 0);
+    snprintf(user, sizeof user, "00000000-0000-4000-8000-%012d", 77);
+    assert_int_equal(ai_cache_invalidate_user(c, user), 2);
+    assert_int_equal(ai_cache_invalidate_user(c, user), 0);
+    assert_int_equal(ai_cache_size(c), CAP - 2);
+    assert_int_equal(get(c, user, "a", 1, NULL, NULL), AI_CACHE_MISS);
+    snprintf(user, sizeof user, "00000000-0000-4000-8000-%012d", 78);
+    assert_int_equal(get(c, user, "a", 1, "a", NULL), AI_CACHE_HIT);
+    assert_int_equal(ai_cache_invalidate_user(c, user), 2);
+    ai_cache_free(c);
+}
+
 static void test_bounded_lru(void **state)
 {
     (void)state;
@@ -150,9 +244,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_and_expiry),
         cmocka_unit_test(test_recheck_confirm),
+        cmocka_unit_test(test_fast_early_refresh),
+        cmocka_unit_test(test_fast_never_confirmed),
         cmocka_unit_test(test_recheck_zero_always_checks),
         cmocka_unit_test(test_put_racing_invalidation),
         cmocka_unit_test(test_invalidate_user),
+        cmocka_unit_test(test_invalidate_many_users),
         cmocka_unit_test(test_bounded_lru),
         cmocka_unit_test(test_disabled),
     };
