@@ -21,13 +21,25 @@
 # POST /api/v1/ai/parse is never cached: it is measured once, in A.
 # Every wrk row also gives the server CPU time per request of this stack's processes
 # (utime + stime from /proc of the recorded pids; Postgres = the postmaster and its
-# children): "ai/pg/gw/nats" in microseconds.
+# children): "ai/pg/gw/nats" in microseconds, then ",other=N": the CPU time, in cores, of
+# every other process on the machine (all of /proc, reaped children included, minus this
+# stack and the client) during the row - other work on a shared machine. The cached rows'
+# tails follow it (requests of 5 ms or more ran while other processes held CPU 0 about
+# half the time, against a third in random windows: perf sched, 2026-11-26), so a row is
+# only comparable with rows of a similar figure. (/proc/stat's per-CPU counters are not
+# used: on this VM they lose up to 40% of a CPU's time.)
 # Prints one markdown table row per measurement (also appended to $BENCH_OUT). wrk rows
 # give wrk's own p50/p99, corrected for coordinated omission (see run_wrk): a rare stall
 # weighs far more there than in the open-loop rows.
 # Usage: bench/ai/run.sh            (BENCH_BUILD=1 builds build/ first; TM_BUILD_PREFIX and
 #        TM_BIN_DIR choose the binaries as in scripts/lib/stack.sh; BENCH_PARTS picks the
 #        parts, default "A A1 A4 A2 A3 B B1" - the seeding always runs)
+#        BENCH_SLOW_MS=N: the open-loop rows also write every request of N ms or more to
+#        $BENCH_STATE/wrk/NAME.slow (paced -S/-L: due/sent/done times, CLOCK_MONOTONIC).
+#        BENCH_TRACE='command': run with bash in the background during every wrk and paced
+#        row (BENCH_TRACE_NAME=row name, BENCH_TRACE_DIR=$BENCH_STATE/wrk, BENCH_TRACE_PIDS=
+#        "role=pid ..." of the stack), e.g. 'perf sched record -k CLOCK_MONOTONIC -C 0 -o
+#        $BENCH_TRACE_DIR/$BENCH_TRACE_NAME.perf -- sleep 11'; waited for after the row.
 set -euo pipefail
 cd "$(dirname "$0")"
 HERE=$(pwd)
@@ -73,10 +85,16 @@ restart_ai() { # extra TM_* settings for tm-ai
 # postmaster and every child of it (the services' backends).
 cpu_snapshot() {
   local role pid pm
-  for role in ai gateway nats; do
+  for role in ai gateway nats task realtime; do
     pid=$(cat "$STACK_STATE/pids/$role.pid" 2>/dev/null) || continue
     awk -v n="$role" '{ print n, $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
   done
+  # every process (utime, stime, cutime, cstime, after "pid (comm) "), this shell's reaped
+  # children (the client, wrk or paced) and the wall clock, all in ticks
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '{ sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 }
+    END { print "machine", s }'
+  awk '{ sub(/^.*\) /, ""); print "client", $14 + $15 }' "/proc/$$/stat"
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "wall %.0f\n", $1 * hz }' /proc/uptime
   pm=$(cat "$STACK_STATE/pids/postgres.pid" 2>/dev/null) || return 0
   for pid in "$pm" $(pgrep -P "$pm"); do
     awk '{ print "pg", $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
@@ -88,10 +106,26 @@ cpu_per_request() { # BEFORE AFTER REQS
   hz=$(getconf CLK_TCK)
   awk -v r="$3" -v hz="$hz" 'FNR == NR { b[$1] += $2; next } { a[$1] += $2 }
     END { if (r <= 0) { print "-"; exit }
-      printf "%.0f/%.0f/%.0f/%.0f\n", (a["ai"] - b["ai"]) * 1e6 / hz / r,
+      ours = 0; for (k in a) if (k != "machine" && k != "client" && k != "wall") ours += a[k] - b[k]
+      wall = a["wall"] - b["wall"]
+      other = a["machine"] - b["machine"] - ours - (a["client"] - b["client"])
+      printf "%.0f/%.0f/%.0f/%.0f,other=%.1f\n", (a["ai"] - b["ai"]) * 1e6 / hz / r,
         (a["pg"] - b["pg"]) * 1e6 / hz / r, (a["gateway"] - b["gateway"]) * 1e6 / hz / r,
-        (a["nats"] - b["nats"]) * 1e6 / hz / r }' "$1" "$2"
+        (a["nats"] - b["nats"]) * 1e6 / hz / r, (wall > 0 ? other / wall : 0) }' "$1" "$2"
 }
+
+# BENCH_TRACE around one row (see the usage above).
+trace_start() { # NAME
+  TRACE_PID=
+  [ -n "${BENCH_TRACE:-}" ] || return 0
+  local pids="" role
+  for role in ai gateway nats postgres task realtime; do
+    pids+="$role=$(cat "$STACK_STATE/pids/$role.pid" 2>/dev/null) "
+  done
+  BENCH_TRACE_NAME=$1 BENCH_TRACE_DIR=$TMP BENCH_TRACE_PIDS=$pids bash -c "$BENCH_TRACE" &
+  TRACE_PID=$!
+}
+trace_stop() { [ -z "${TRACE_PID:-}" ] || wait "$TRACE_PID" || true; }
 
 # wrk NAME ARGS... -> "rps p50_ms p99_ms errors cpu co" in $TMP/NAME.
 # wrk 4.1 (Debian's) corrects its latency histogram for coordinated omission before it
@@ -108,9 +142,11 @@ cpu_per_request() { # BEFORE AFTER REQS
 run_wrk() {
   local name=$1 c=${WRK_CONNS:-$C} t=2 reqs; shift
   [ "$c" -ge 2 ] || t=1
+  trace_start "$name"
   cpu_snapshot >"$TMP/$name.cpu0"
   taskset -c "$CCPU" wrk -t"$t" -c"$c" -d"$D" --latency "$@" >"$TMP/$name.txt" 2>&1 || true
   cpu_snapshot >"$TMP/$name.cpu1"
+  trace_stop
   reqs=$(awk '/requests in/ { print $1 }' "$TMP/$name.txt")
   awk -v cpu="$(cpu_per_request "$TMP/$name.cpu0" "$TMP/$name.cpu1" "${reqs:-0}")" -v c="$c" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
@@ -135,10 +171,13 @@ row() { # LABEL NAME TARGET_MS (wrk's p99, CO-corrected, <= TARGET_MS and no err
 # at t0 + i/RATE over C connections and its latency runs from that time, so a stall is
 # counted in full; -> "achieved p50 p99 errors cpu p999/late" in $TMP/NAME
 run_paced() {
-  local name=$1 rate=$2 reqs; shift 2
+  local name=$1 rate=$2 reqs slow=(); shift 2
+  [ -z "${BENCH_SLOW_MS:-}" ] || slow=(-S "$BENCH_SLOW_MS" -L "$TMP/$name.slow")
+  trace_start "$name"
   cpu_snapshot >"$TMP/$name.cpu0"
-  taskset -c "$CCPU" "$TMP/paced" -c "$C" -R "$rate" -d "$D" -w 1 "$@" >"$TMP/$name.txt" 2>&1 || true
+  taskset -c "$CCPU" "$TMP/paced" -c "$C" -R "$rate" -d "$D" -w 1 "${slow[@]}" "$@" >"$TMP/$name.txt" 2>&1 || true
   cpu_snapshot >"$TMP/$name.cpu1"
+  trace_stop
   reqs=$(awk '/^paced: rate=/ { sub(/.*total=/, ""); print $1 }' "$TMP/$name.txt")
   awk -v cpu="$(cpu_per_request "$TMP/$name.cpu0" "$TMP/$name.cpu1" "${reqs:-0}")" '/^paced: rate=/ {
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -152,7 +191,7 @@ row_paced() { # LABEL NAME TARGET_MS
   verdict=$(awk -v p="$p99" -v t="$3" -v e="$err" -v l="${tail#*/}" 'BEGIN { print (p <= t && e == 0 && l == 0) ? "met" : "NOT met" }')
   printf '| %s | %s | %s | %s | %s | %s | p99 <= %s ms: %s (p99.9/late %s) |\n' "$1" "$rps" "$p50" "$p99" "$err" "$cpu" "$3" "$verdict" "$tail" | tee -a "$OUT"
 }
-header() { printf '\n| %s | req/s | p50 ms | p99 ms | errors | cpu us/req ai/pg/gw/nats | target |\n|---|---|---|---|---|---|---|\n' "$1" | tee -a "$OUT"; }
+header() { printf '\n| %s | req/s | p50 ms | p99 ms | errors | cpu us/req ai/pg/gw/nats,other (cores) | target |\n|---|---|---|---|---|---|---|\n' "$1" | tee -a "$OUT"; }
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 psql_db() { psql_admin -d "$STACK_PG_DB" -At "$@"; }

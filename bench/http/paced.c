@@ -81,6 +81,16 @@ typedef struct {
 
 typedef enum { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY } cstate_t;
 
+/* One measured request at or over the -S threshold, kept in memory during the run (writing
+ * it at once would add the generator's own stalls) and written to -L's file at the end. */
+typedef struct {
+    uint64_t due_ns, sent_ns, done_ns; /* CLOCK_MONOTONIC, as perf -k CLOCK_MONOTONIC uses */
+    uint32_t conn;
+    int status; /* 0: no reply (timeout, late, socket error) */
+} slow_t;
+
+#define SLOW_MAX 100000
+
 typedef struct {
     int fd;
     cstate_t st;
@@ -120,6 +130,11 @@ typedef struct {
     uint64_t sent, queued, replies, non2xx, sock_errors, connect_errors, timeouts, late, reopens;
     uint64_t in_window;   /* replies, whenever due, completed between t_measure and t_end */
     uint64_t replies_all; /* warm-up included: what the server did while paced ran */
+    /* -S / -L: the requests at or over slow_ns, for correlation with what ran at the time */
+    uint64_t slow_ns, slow_count, mono_to_real_ns;
+    const char *slow_file;
+    slow_t *slow;
+    size_t nslow;
 } run_t;
 
 static run_t R_;
@@ -553,6 +568,16 @@ static void send_request(run_t *r, conn_t *c, uint64_t due, uint64_t now)
     (void)conn_write(r, c, now);
 }
 
+static void slow_note(run_t *r, uint64_t due, uint64_t sent, uint64_t now, uint32_t conn,
+                      int status)
+{
+    if (r->slow_ns == 0 || now - due < r->slow_ns)
+        return;
+    r->slow_count++;
+    if (r->slow != NULL && r->nslow < SLOW_MAX)
+        r->slow[r->nslow++] = (slow_t){due, sent, now, conn, status};
+}
+
 static void reply_done(run_t *r, conn_t *c, uint64_t now)
 {
     r->replies_all++;
@@ -560,6 +585,7 @@ static void reply_done(run_t *r, conn_t *c, uint64_t now)
         r->in_window++;
     if (c->measured) {
         hist_add(&r->lat, now - c->due_ns);
+        slow_note(r, c->due_ns, c->sent_ns, now, (uint32_t)(c - r->conns), c->p.status);
         r->replies++;
         if (c->p.status < 200 || c->p.status > 299)
             r->non2xx++;
@@ -642,6 +668,7 @@ static void give_up(run_t *r, uint64_t due, uint64_t now)
         return;
     r->late++;
     hist_add(&r->lat, now - due);
+    slow_note(r, due, 0, now, UINT32_MAX, 0);
 }
 
 static void dispatch(run_t *r, uint64_t now)
@@ -671,6 +698,7 @@ static void housekeeping(run_t *r, uint64_t now)
             if (c->measured) {
                 r->timeouts++;
                 hist_add(&r->lat, now - c->due_ns);
+                slow_note(r, c->due_ns, c->sent_ns, now, (uint32_t)i, 0);
             }
             conn_restart(r, c, now);
         } else if (c->st == C_CONNECTING && now - c->connect_ns > r->timeout_ns) {
@@ -774,13 +802,18 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: paced -c CONNS -R REQ_PER_S -d SECONDS [-w WARMUP_S] [-H 'Name: value']...\n"
-            "             [-s PATHS_FILE] [-t TIMEOUT_S] [-l LATE_MS] http://HOST:PORT[/PATH]\n"
+            "             [-s PATHS_FILE] [-t TIMEOUT_S] [-l LATE_MS] [-S SLOW_MS -L FILE]\n"
+            "             http://HOST:PORT[/PATH]\n"
             "Offers REQ_PER_S GET requests per second (request i due at t0 + i/R) over CONNS\n"
             "keep-alive connections, one request in flight per connection; latency is measured\n"
             "from each request's due time to the end of its reply. -s: one path per line, one\n"
             "picked at random per request (else the URL's path). -t: reply timeout (default\n"
             "10 s). -l: a request not sent LATE_MS after its due time because every connection\n"
-            "is busy is given up and counted as late (default 1000).\n");
+            "is busy is given up and counted as late (default 1000). -S/-L: every measured\n"
+            "request whose latency is >= SLOW_MS is written to FILE at the end, one line each:\n"
+            "due, sent and done times (CLOCK_MONOTONIC s, as perf -k CLOCK_MONOTONIC; sent 0\n"
+            "when never sent), the due time as UTC wall clock, latency and queueing ms,\n"
+            "connection, HTTP status (0: none).\n");
     exit(2);
 }
 
@@ -880,7 +913,7 @@ static void parse_args(run_t *r, int argc, char **argv)
     int o;
     r->timeout_s = 10;
     r->late_ms = 1000;
-    while ((o = getopt(argc, argv, "c:R:d:w:H:s:t:l:")) != -1) {
+    while ((o = getopt(argc, argv, "c:R:d:w:H:s:t:l:S:L:")) != -1) {
         switch (o) {
         case 'c':
             r->nconn = (int)parse_num(optarg, "-c", 1, MAX_CONNS);
@@ -906,11 +939,18 @@ static void parse_args(run_t *r, int argc, char **argv)
         case 'l':
             r->late_ms = parse_num(optarg, "-l", 1, 3600e3);
             break;
+        case 'S':
+            r->slow_ns = (uint64_t)(parse_num(optarg, "-S", 0.001, 3600e3) * 1e6);
+            break;
+        case 'L':
+            r->slow_file = optarg;
+            break;
         default:
             usage();
         }
     }
-    if (optind != argc - 1 || r->nconn == 0 || r->rate == 0 || r->duration_s == 0)
+    if (optind != argc - 1 || r->nconn == 0 || r->rate == 0 || r->duration_s == 0 ||
+        (r->slow_ns != 0) != (r->slow_file != NULL))
         usage();
     parse_url(r, argv[optind]);
     int n = r->user_host
@@ -958,6 +998,41 @@ static void report(const run_t *r, double wall_s, double cpu_s, const char *url)
            (unsigned long long)r->replies, (unsigned long long)r->replies_all);
 }
 
+static void fmt_real(const run_t *r, uint64_t mono_ns, char *buf, size_t cap)
+{
+    uint64_t real = mono_ns + r->mono_to_real_ns;
+    time_t sec = (time_t)(real / NS_PER_S);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    size_t n = strftime(buf, cap, "%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%06llu", (unsigned long long)(real % NS_PER_S / 1000));
+}
+
+static void write_slow(const run_t *r)
+{
+    if (r->slow_file == NULL)
+        return;
+    FILE *f = fopen(r->slow_file, "w");
+    if (f == NULL) {
+        perror(r->slow_file);
+        return;
+    }
+    fprintf(f, "# due_s sent_s done_s due_utc latency_ms queued_ms conn status\n");
+    for (size_t i = 0; i < r->nslow; i++) {
+        const slow_t *s = &r->slow[i];
+        char utc[32];
+        fmt_real(r, s->due_ns, utc, sizeof utc);
+        fprintf(f, "%.6f %.6f %.6f %s %.3f %.3f %d %d\n", (double)s->due_ns / 1e9,
+                (double)s->sent_ns / 1e9, (double)s->done_ns / 1e9, utc,
+                (double)(s->done_ns - s->due_ns) / 1e6,
+                s->sent_ns ? (double)(s->sent_ns - s->due_ns) / 1e6 : 0.0,
+                s->conn == UINT32_MAX ? -1 : (int)s->conn, s->status);
+    }
+    fclose(f);
+    printf("  slow (>= %g ms): %llu requests, %zu written to %s\n", (double)r->slow_ns / 1e6,
+           (unsigned long long)r->slow_count, r->nslow, r->slow_file);
+}
+
 static void setup(run_t *r)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TIMER_TAG};
@@ -982,6 +1057,13 @@ static void setup(run_t *r)
     r->late_ns = (uint64_t)(r->late_ms * 1e6);
     r->timeout_ns = (uint64_t)(r->timeout_s * 1e9);
     r->rng = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    if (r->slow_ns != 0) {
+        struct timespec real;
+        uint64_t mono = now_ns();
+        clock_gettime(CLOCK_REALTIME, &real);
+        r->mono_to_real_ns = (uint64_t)real.tv_sec * NS_PER_S + (uint64_t)real.tv_nsec - mono;
+        r->slow = calloc(SLOW_MAX, sizeof *r->slow);
+    }
 }
 
 int main(int argc, char **argv)
@@ -995,5 +1077,6 @@ int main(int argc, char **argv)
     run_schedule(r);
     double wall = (double)(now_ns() - t_start) / 1e9;
     report(r, wall, cpu_seconds() - cpu0, argv[argc - 1]);
+    write_slow(r);
     return r->replies > 0 ? 0 : 1;
 }
