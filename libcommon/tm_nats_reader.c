@@ -41,6 +41,9 @@ struct tm_nats_reader {
 /* Set while this thread publishes through tm_nats_reader_publish, which writes right after:
  * nats.c's "write wanted" then needs no wake-up of the reader. */
 static __thread bool tls_writes_itself;
+/* Set on the reader thread while after_read runs: what it publishes is written by the
+ * flush that follows after_read, so a burst of answers leaves in one write. */
+static __thread bool tls_in_after_read;
 
 static void wake(tm_nats_reader_t *r)
 {
@@ -172,7 +175,9 @@ static void *reader_main(void *arg)
                 fd = -1;
             }
         }
+        tls_in_after_read = true;
         r->after_read(r->ctx);
+        tls_in_after_read = false;
         flush(r);
     }
     if (fd >= 0)
@@ -224,6 +229,8 @@ natsStatus tm_nats_reader_publish(tm_nats_reader_t *r, natsMsg *msg)
     tls_writes_itself = true;
     natsStatus s = natsConnection_PublishMsg(r->nc, msg);
     tls_writes_itself = false;
+    if (tls_in_after_read) /* the reader flushes once after_read returns */
+        return s;
     if (atomic_load(&r->write_wanted)) {
         flush(r);
         if (atomic_load(&r->write_wanted)) /* the socket took part: the reader waits for room */

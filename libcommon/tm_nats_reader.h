@@ -29,7 +29,9 @@ void tm_nats_reader_opts(tm_nats_reader_t *r, tm_nats_opts_t *opts);
 /* Starts the thread for nc (connected or still trying with the options above). */
 int tm_nats_reader_start(tm_nats_reader_t *r, natsConnection *nc) TM_WUR;
 
-/* Publishes msg and writes it to the socket from the calling thread (any thread). */
+/* Publishes msg and writes it to the socket from the calling thread (any thread); from
+ * within after_read, the write is the one the reader makes right after it returns (what
+ * after_read publishes for a burst of messages leaves together). */
 natsStatus tm_nats_reader_publish(tm_nats_reader_t *r, natsMsg *msg);
 
 /* Ends the thread; call after natsConnection_Close. NULL is a no-op. */
