@@ -17,6 +17,7 @@
 #define EVENTS_PENDING_MSGS  65536
 #define EVENTS_PENDING_BYTES (64 * 1024 * 1024)
 #define REPLY_PARSE_MAX      (1024 * 1024)
+#define HINTED_BODY_MAX      1024 /* a POST read by hint is keyed by its whole body */
 
 enum {
     RULE_NONE = 0,
@@ -43,7 +44,13 @@ static struct {
 
 static int rule_of(const gw_route_t *r)
 {
-    if (strcmp(r->method, "GET") != 0 || r->local != GW_LOCAL_NONE)
+    if (r->local != GW_LOCAL_NONE)
+        return RULE_NONE;
+    /* tm-ai's suggestions: a POST whose answer, for the same user and body, is the same
+     * stored set while tm-ai keeps it cached (it says so with Tm-Cache) */
+    if (strcmp(r->method, "POST") == 0 && strcmp(r->pattern, "/api/v1/ai/suggestions") == 0)
+        return RULE_HINTED;
+    if (strcmp(r->method, "GET") != 0)
         return RULE_NONE;
     if (strcmp(r->pattern, "/api/v1/tasks/{id}") == 0)
         return RULE_TASK;
@@ -196,8 +203,10 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* "<user>|<role>|<path>?<params sorted>" into a malloc'd string; NULL if not cacheable. */
-static char *make_key(h2o_req_t *req, const gw_jwt_claims_t *c, size_t *klen)
+/* "<user>|<role>|<path>?<params sorted>[#<body>]" into a malloc'd string; NULL if not
+ * cacheable. */
+static char *make_key(h2o_req_t *req, const gw_jwt_claims_t *c, const h2o_iovec_t *body,
+                      size_t *klen)
 {
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     char *params[MAX_QUERY_PARAMS];
@@ -222,6 +231,12 @@ static char *make_key(h2o_req_t *req, const gw_jwt_claims_t *c, size_t *klen)
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(key + len, cap - len, "%s%s", i ? "&" : "", params[i]);
     free(q);
+    if (body != NULL) { /* "#<body bytes>" (binary: the key is compared by length and bytes) */
+        key = tm_xrealloc(key, len + 2 + body->len);
+        key[len++] = '#';
+        memcpy(key + len, body->base, body->len);
+        len += body->len;
+    }
     *klen = len;
     return key;
 }
@@ -305,17 +320,24 @@ bool gw_cache_http_begin(gw_thread_t *t, h2o_req_t *req, const gw_route_t *r,
     memset(tk, 0, sizeof(*tk));
     if (c == NULL || s->cache == NULL)
         return false;
-    if (strcmp(r->method, "GET") != 0) {
+    int rule = rule_of(r);
+    bool post_read = rule == RULE_HINTED && strcmp(r->method, "POST") == 0;
+    if (post_read &&
+        (req->entity.len > HINTED_BODY_MAX ||
+         h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1) >= 0)) {
+        post_read = false; /* the service judges idempotency keys and large bodies */
+        rule = RULE_NONE;
+    }
+    if (strcmp(r->method, "GET") != 0 && !post_read) {
         tk->write = true;
         add_tag(tk, 'u', c->sub, strlen(c->sub));
         param_tags(r, params, tk);
         return false;
     }
-    int rule = rule_of(r);
     if (rule == RULE_NONE || s->cfg->cache_bytes == 0 ||
         (rule == RULE_TASK_LIST && !list_workspace(req, &ws, &wn)))
         return false;
-    if ((tk->key = make_key(req, c, &tk->klen)) == NULL)
+    if ((tk->key = make_key(req, c, post_read ? &req->entity : NULL, &tk->klen)) == NULL)
         return false;
     tk->rule = rule;
     tk->nats_epoch = tm_nats_epoch();

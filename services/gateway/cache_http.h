@@ -2,8 +2,9 @@
  *
  * Cached: GET replies (200) of /api/v1/tasks/{id}, /api/v1/tasks?workspace_id=..,
  * /api/v1/workspaces, /api/v1/workspaces/{id} and /api/v1/workspaces/{id}/members, keyed
- * by user, role, path and sorted query; and GET /api/v1/ai/insights and
- * /api/v1/ai/recommendations when tm-ai's reply carries a Tm-Cache hint (for its max-age at
+ * by user, role, path and sorted query; and GET /api/v1/ai/insights,
+ * /api/v1/ai/recommendations and POST /api/v1/ai/suggestions (keyed by its body too: at most
+ * 1 KiB, no Idempotency-Key) when tm-ai's reply carries a Tm-Cache hint (for its max-age at
  * most), tagged "a:<user>" and "a:*". Tags: the user ("u:"), the workspace ("w:", from
  * the task reply's workspace_id, the list's workspace_id filter, the path parameter, or
  * every workspace of a workspace list) and the task ("t:").

@@ -1,7 +1,8 @@
 // tm-ai's answers kept by the gateways (the Tm-Cache hint, proto/README.md):
 //  - on the test stack (TM_AI_EDGE_MAX_AGE 1 s by default): only an answer tm-ai served from
 //    its own cache is kept, never the first, computed one; per user; by every gateway (the
-//    stack's and a second one this file starts);
+//    stack's and a second one this file starts); for POST /api/v1/ai/suggestions per body,
+//    and never with an Idempotency-Key;
 //  - on a private cluster whose tm-ai lets gateways keep answers 30 s: when another member
 //    changes one of the user's tasks, tm-ai's broadcast (tm.v1.ai.dropped) drops the user's
 //    copy, so the gateway shows the change within seconds, not after 30 s.
@@ -94,6 +95,44 @@ test('only answers tm-ai served from its cache are kept, per user, by every gate
   const c = expectStatus(await get('', st.carol), 200, 'carol');
   assert.notEqual(xcache(c), 'HIT');
   assert.ok(!c.json.data.some((d) => d.task_id === st.task.id), c.text.slice(0, 300));
+});
+
+/** POST suggestions with body until the gateway answers from its copy; every answer seen. */
+async function untilPostHit(base, user, body) {
+  const seen = [];
+  for (let i = 0; i < 60; i++) {
+    const r = expectStatus(await api('POST', `${base}/api/v1/ai/suggestions`, { token: user.access_token, body }), 200, 'suggest');
+    seen.push(r);
+    if (xcache(r) === 'HIT') return seen;
+    await sleep(20);
+  }
+  assert.fail(`no gateway hit for ${JSON.stringify(body)}: ${seen.map((r) => `${xcache(r)}/${r.json.cached}`).join(' ')}`);
+}
+
+test('POST suggestions: kept per user and body, never with an Idempotency-Key', { skip: SKIP }, async () => {
+  const body = { workspace_id: st.ws.id, limit: 4 };
+  const seen = await untilPostHit('', st.alice, body);
+  const trail = seen.map((r) => `${xcache(r)}/${r.json.cached}`).join(' ');
+  assert.equal(trail.split(' ')[0], 'MISS/false', trail);
+  assert.equal(xcache(seen[1]), 'MISS', trail);
+  const hit = seen.at(-1);
+  assert.equal(hit.json.cached, true, trail);
+  assert.equal(hit.text, seen.at(-2).text, trail);
+  // another body is another answer
+  const other = expectStatus(await api('POST', '/api/v1/ai/suggestions', { token: st.alice.access_token, body: { ...body, limit: 3 } }), 200);
+  assert.equal(xcache(other), 'MISS');
+  assert.notEqual(other.text, hit.text);
+  // another user with the same body: not alice's answer
+  const c = expectStatus(await api('POST', '/api/v1/ai/suggestions', { token: st.carol.access_token, body: { limit: 4 } }), 200);
+  assert.notEqual(xcache(c), 'HIT');
+  // with an Idempotency-Key the service answers, every time
+  for (let i = 0; i < 3; i++) {
+    const k = await api('POST', '/api/v1/ai/suggestions', {
+      token: st.alice.access_token, body, headers: { 'idempotency-key': `edge-${i}-${Date.now()}` },
+    });
+    expectStatus(k, 200, 'with key');
+    assert.notEqual(xcache(k), 'HIT');
+  }
 });
 
 test("another member's change drops the user's copy at once (tm.v1.ai.dropped)", { skip: SKIP, timeout: 120000 }, async () => {
