@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ static const tm_config_var_t vars[] = {
     {"TM_ADMIN_PORT", TM_CFG_PORT, &g_cfg.admin_port, "9100", 0, 0, false, false, NULL,
      "admin port (/metrics, /healthz, /readyz)"},
     {"TM_GATEWAY_THREADS", TM_CFG_INT, &g_cfg.threads, "0", 0, 64, false, false, NULL,
-     "event-loop threads (0 = number of cores)"},
+     "event-loop threads (0 = the CPUs this process may run on)"},
     {"TM_NATS_URL", TM_CFG_STRING, &g_cfg.nats_url, NULL, 0, 0, true, false, NULL,
      "NATS server URL(s)"},
     {"TM_JWT_ALG", TM_CFG_ENUM, &g_cfg.jwt_alg, "ES256", 0, 0, false, false, "ES256|HS256",
@@ -168,6 +169,18 @@ static int check_key(gw_config_t *cfg, char *err, size_t errlen)
     return TM_OK;
 }
 
+/* The CPUs this process may run on (its affinity mask: a cpuset, taskset, a container's
+ * --cpuset-cpus), else the online ones. More loops than that only take turns on the same
+ * CPUs: each preempts the other at its next system call, and the requests of the one
+ * waiting wait too. */
+static long usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 int gw_config_load(gw_config_t *cfg, char *err, size_t errlen)
 {
     memset(&g_cfg, 0, sizeof(g_cfg));
@@ -175,7 +188,7 @@ int gw_config_load(gw_config_t *cfg, char *err, size_t errlen)
     if (rc != TM_OK)
         return rc;
     if (g_cfg.threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        long n = usable_cpus();
         g_cfg.threads = n < 1 ? 1 : (n > 64 ? 64 : n);
     }
     if ((g_cfg.tls_cert && *g_cfg.tls_cert) != (g_cfg.tls_key && *g_cfg.tls_key)) {
