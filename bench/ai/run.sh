@@ -5,7 +5,9 @@
 # pinned to BENCH_SERVER_CPUS; wrk runs pinned to BENCH_CLIENT_CPUS. Stops everything it
 # started on exit.
 #   seed: BENCH_TASKS tasks through POST /api/v1/tasks (8 parallel keep-alive clients), then
-#         wait until tm-ai's projection (ai.tasks, built from TM_EVENTS) counts them all
+#         wait until tm-ai's projection (ai.tasks, built from TM_EVENTS) counts them all,
+#         then VACUUM ANALYZE and CHECKPOINT (settle) so that autovacuum does not run
+#         during the parts
 #   A.  uncached: tm-ai with TM_AI_CACHE_ENTRIES=0, so every answer is computed; the user's
 #       tasks come from tm-ai's in-memory task set (one warm-up request loads it)
 #   A1. the same with one connection (single-request latency)
@@ -220,7 +222,23 @@ seed() {
   done
   [ "$n" -ge "$N" ] || { die "ai.tasks holds $n of $N tasks after 300 s"; return 1; }
   log "seed: ai.tasks holds $n tasks of the user $((SECONDS - t0)) s after the first POST"
-  psql_db -c "ANALYZE ai.tasks" >/dev/null
+  settle
+}
+
+# The seeding wrote BENCH_TASKS rows into half a dozen tables in a minute; autovacuum then
+# vacuums and analyses them, on the CPU the stack is pinned to, during the first parts.
+# Do that work now (VACUUM ANALYZE, a CHECKPOINT), then wait for the stack to be idle:
+# every part measures the steady state, not the aftermath of the bulk load.
+settle() {
+  local t0=$SECONDS busy
+  psql_db -c "VACUUM (ANALYZE)" >/dev/null
+  psql_db -c "CHECKPOINT" >/dev/null
+  for _ in $(seq 120); do
+    busy=$(psql_db -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+    [ "$busy" = 0 ] && break
+    sleep 0.5
+  done
+  log "seed: vacuumed and checkpointed in $((SECONDS - t0)) s (autovacuum workers left: $busy)"
 }
 
 # The answer of one request must say "cached": EXPECT (true/false).
