@@ -1,7 +1,7 @@
 /* tm_svc: the service harness. One reader thread (tm_nats_reader) reads the NATS connection
  * and moves requests from the routes' synchronous subscriptions to the queue; worker threads
  * each own a Postgres connection, run handlers and write their replies themselves. */
-#include "tm_svc.h"
+#include "tm_svc_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -30,7 +30,6 @@
 #define MIGRATE_BACKOFF_MAX_MS 10000
 #define IDLE_TICK_MS           1000
 #define IDEM_PRUNE_EVERY_MS    (10 * 60 * 1000)
-#define HDR_REPLAYED           "Idempotent-Replayed"
 
 typedef struct {
     natsMsg *msg;
@@ -51,14 +50,6 @@ typedef struct {
      * lock waits under load. */
     _Atomic(tm_counter_t *) *by_status;
 } route_ctx_t;
-
-/* A reply in the form it travels: status, body bytes and headers (Content-Type included). */
-typedef struct {
-    int status;
-    char *body;
-    size_t len;
-    json_t *hdrs;
-} wire_t;
 
 struct tm_svc {
     const tm_svc_config_t *cfg;
@@ -109,139 +100,6 @@ typedef struct {
     int64_t next_prune_ms;
 } worker_state_t;
 
-/* Harness statements, prepared next to the service's own on every worker connection. */
-static const tm_pg_stmt_t harness_stmts[] = {
-    {"tm_svc_idem_lock", "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))", 2},
-    {"tm_svc_idem_expire",
-     "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2"
-     " AND created_at <= now() - interval '24 hours'",
-     2},
-    {"tm_svc_idem_get",
-     "SELECT request_hash, status, headers::text, body FROM idempotency_keys"
-     " WHERE user_id = $1 AND key = $2",
-     2},
-    {"tm_svc_idem_put",
-     "INSERT INTO idempotency_keys (user_id, key, request_hash, status, headers, body)"
-     " VALUES ($1, $2, $3, $4::integer, $5::jsonb, $6::bytea)",
-     6},
-    {"tm_svc_idem_prune",
-     "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys"
-     " WHERE created_at < now() - interval '24 hours' LIMIT 1000)",
-     0},
-};
-#define NHARNESS_STMTS (sizeof harness_stmts / sizeof harness_stmts[0])
-
-/* ---- reply helpers (public) ---- */
-
-static void clear_body(tm_svc_reply_t *rep)
-{
-    json_decref(rep->json);
-    rep->json = NULL;
-    free(rep->raw);
-    rep->raw = NULL;
-    rep->raw_len = 0;
-}
-
-static void reply_reset(tm_svc_reply_t *rep)
-{
-    clear_body(rep);
-    for (int i = 0; i < rep->nheaders; i++) {
-        free(rep->headers[i].name);
-        free(rep->headers[i].value);
-    }
-    memset(rep, 0, sizeof *rep);
-}
-
-void tm_svc_reply_json(tm_svc_reply_t *rep, int status, json_t *body)
-{
-    clear_body(rep);
-    rep->status = status;
-    rep->json = body;
-}
-
-void tm_svc_reply_json_text(tm_svc_reply_t *rep, int status, char *text, size_t len)
-{
-    clear_body(rep);
-    rep->status = status;
-    rep->raw = text;
-    rep->raw_len = len;
-    tm_svc_reply_header(rep, TM_HDR_CONTENT_TYPE,
-                        status >= 400 ? TM_PROBLEM_MEDIA_TYPE : "application/json");
-}
-
-void tm_svc_after_txn(tm_svc_reply_t *rep, void (*fn)(void *arg), void *arg)
-{
-    free(rep->after_arg);
-    rep->after_txn = fn;
-    rep->after_arg = arg;
-}
-
-/* Also after a reply_reset of an error path: running it needlessly is harmless, losing it
- * (a handler that committed, then failed) is not. */
-static void run_after_txn(tm_svc_reply_t *rep)
-{
-    if (!rep->after_txn)
-        return;
-    rep->after_txn(rep->after_arg);
-    free(rep->after_arg);
-    rep->after_arg = NULL;
-    rep->after_txn = NULL;
-}
-
-void tm_svc_reply_problem(tm_svc_reply_t *rep, const tm_svc_req_t *req, int status,
-                          const char *slug, const char *fmt, ...)
-{
-    char detail[512];
-    detail[0] = '\0';
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, sizeof detail, fmt, ap);
-        va_end(ap);
-    }
-    const char *rid = req && req->call.request_id[0] ? req->call.request_id : NULL;
-    tm_svc_reply_json(rep, status, tm_problem_new(status, slug, detail[0] ? detail : NULL, rid));
-}
-
-void tm_svc_reply_invalid(tm_svc_reply_t *rep, const tm_svc_req_t *req,
-                          const tm_json_errors_t *errs)
-{
-    const char *rid = req && req->call.request_id[0] ? req->call.request_id : NULL;
-    tm_svc_reply_json(rep, 400, tm_problem_from_errors(400, errs, rid));
-}
-
-void tm_svc_reply_header(tm_svc_reply_t *rep, const char *name, const char *value)
-{
-    for (int i = 0; i < rep->nheaders; i++) {
-        if (strcasecmp(rep->headers[i].name, name) == 0) {
-            free(rep->headers[i].value);
-            rep->headers[i].value = tm_xstrdup(value);
-            return;
-        }
-    }
-    if (rep->nheaders >= TM_SVC_MAX_REPLY_HEADERS) {
-        TM_WARN("svc: reply header %s dropped (more than %d)", name, TM_SVC_MAX_REPLY_HEADERS);
-        return;
-    }
-    rep->headers[rep->nheaders].name = tm_xstrdup(name);
-    rep->headers[rep->nheaders].value = tm_xstrdup(value);
-    rep->nheaders++;
-}
-
-int tm_svc_check_body(const tm_svc_req_t *req, tm_svc_reply_t *rep, const tm_json_field_t *fields,
-                      size_t n)
-{
-    tm_json_errors_t errs;
-    memset(&errs, 0, sizeof errs);
-    json_t *empty = req->json ? NULL : json_object();
-    int rc = tm_json_check(req->json ? req->json : empty, fields, n, &errs);
-    json_decref(empty);
-    if (rc == TM_OK)
-        return TM_OK;
-    tm_svc_reply_invalid(rep, req, &errs);
-    return TM_ERR_INVALID;
-}
-
 natsConnection *tm_svc_nats(tm_svc_t *svc)
 {
     return svc ? svc->nc : NULL;
@@ -250,85 +108,6 @@ natsConnection *tm_svc_nats(tm_svc_t *svc)
 const tm_svc_config_t *tm_svc_config(tm_svc_t *svc)
 {
     return svc ? svc->cfg : NULL;
-}
-
-/* ---- sending ---- */
-
-static void wire_dispose(wire_t *w)
-{
-    free(w->body);
-    json_decref(w->hdrs);
-    memset(w, 0, sizeof *w);
-}
-
-/* Moves rep's body into w and computes the headers that go on the wire. */
-static void to_wire(tm_svc_reply_t *rep, wire_t *w)
-{
-    memset(w, 0, sizeof *w);
-    w->status = rep->status > 0 ? rep->status : 200;
-    w->hdrs = json_object();
-    const char *ctype = NULL;
-    if (rep->json) {
-        w->body = tm_json_dumps(rep->json, &w->len);
-        ctype = w->status >= 400 ? TM_PROBLEM_MEDIA_TYPE : "application/json";
-    } else if (rep->raw) {
-        w->body = rep->raw;
-        w->len = rep->raw_len;
-        rep->raw = NULL;
-        ctype = "application/octet-stream";
-    }
-    if (ctype)
-        json_object_set_new(w->hdrs, TM_HDR_CONTENT_TYPE, json_string(ctype));
-    for (int i = 0; i < rep->nheaders; i++)
-        json_object_set_new(w->hdrs, rep->headers[i].name, json_string(rep->headers[i].value));
-}
-
-static void send_wire(tm_svc_t *svc, natsMsg *req, const wire_t *w, const char *request_id)
-{
-    const char *to = tm_nats_reply_subject(req);
-    if (!to || !*to)
-        return;
-    if (w->len > INT32_MAX)
-        return;
-    natsMsg *out = NULL;
-    natsStatus s = natsMsg_Create(&out, to, NULL, w->body, (int)w->len);
-    char st[16];
-    snprintf(st, sizeof st, "%d", w->status);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(out, TM_HDR_STATUS, st);
-    if (s == NATS_OK && request_id && *request_id)
-        s = natsMsgHeader_Set(out, TM_HDR_REQUEST_ID, request_id);
-    const char *name;
-    json_t *val;
-    json_object_foreach(w->hdrs, name, val)
-    {
-        if (s == NATS_OK && json_is_string(val))
-            s = natsMsgHeader_Set(out, name, json_string_value(val));
-    }
-    if (s == NATS_OK)
-        s = tm_nats_reader_publish(svc->reader, out);
-    if (s != NATS_OK)
-        TM_WARN("svc: reply not sent: %s", natsStatus_GetText(s));
-    tm_nats_msg_free(out);
-}
-
-/* A problem reply sent straight from the reader thread (queue full, draining). */
-static void send_problem_now(tm_svc_t *svc, natsMsg *msg, int status, const char *detail)
-{
-    tm_call_t call;
-    tm_nats_get_call_headers(msg, &call);
-    tm_svc_reply_t rep;
-    memset(&rep, 0, sizeof rep);
-    tm_svc_reply_json(
-        &rep, status,
-        tm_problem_new(status, NULL, detail, call.request_id[0] ? call.request_id : NULL));
-    if (status == 503)
-        tm_svc_reply_header(&rep, "Retry-After", "1");
-    wire_t w;
-    to_wire(&rep, &w);
-    send_wire(svc, msg, &w, call.request_id);
-    wire_dispose(&w);
-    reply_reset(&rep);
 }
 
 /* ---- NATS side: the reader thread enqueues ---- */
@@ -352,7 +131,8 @@ static void enqueue(route_ctx_t *rc, natsMsg *msg)
     if (ok)
         return;
     tm_counter_add(full ? svc->rejected_full : svc->rejected_draining, 1);
-    send_problem_now(svc, msg, 503, full ? "server busy, retry later" : "shutting down");
+    svc_send_problem_now(svc->reader, msg, 503,
+                         full ? "server busy, retry later" : "shutting down");
     tm_nats_msg_free(msg);
 }
 
@@ -395,15 +175,15 @@ static bool answer_fast(route_ctx_t *rc, natsMsg *msg)
     bool answered = rc->route->fast(&req, &rep);
     json_decref(req.json);
     if (!answered) {
-        reply_reset(&rep);
+        svc_reply_reset(&rep);
         return false;
     }
-    wire_t wire;
-    to_wire(&rep, &wire);
-    send_wire(rc->svc, msg, &wire, req.call.request_id);
+    svc_wire_t wire;
+    svc_to_wire(&rep, &wire);
+    svc_send_wire(rc->svc->reader, msg, &wire, req.call.request_id);
     count_request(rc, wire.status, start);
-    wire_dispose(&wire);
-    reply_reset(&rep);
+    svc_wire_dispose(&wire);
+    svc_reply_reset(&rep);
     tm_nats_msg_free(msg);
     return true;
 }
@@ -484,11 +264,11 @@ static void on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     tm_svc_reply_t rep;
     memset(&rep, 0, sizeof rep);
     tm_svc_reply_json(&rep, 200, o);
-    wire_t w;
-    to_wire(&rep, &w);
-    send_wire(svc, msg, &w, NULL);
-    wire_dispose(&w);
-    reply_reset(&rep);
+    svc_wire_t w;
+    svc_to_wire(&rep, &w);
+    svc_send_wire(svc->reader, msg, &w, NULL);
+    svc_wire_dispose(&w);
+    svc_reply_reset(&rep);
     tm_nats_msg_free(msg);
 }
 
@@ -582,7 +362,7 @@ static route_ctx_t *route_ctx_of(tm_svc_t *svc, const tm_svc_route_t *route)
 }
 
 /* Unwinds whatever a handler left open so the next request starts clean. */
-static void unwind_txn(tm_pg_t *pg, int keep_depth, const char *subject)
+void svc_unwind_txn(tm_pg_t *pg, int keep_depth, const char *subject)
 {
     if (!pg || tm_pg_txn_depth(pg) <= keep_depth)
         return;
@@ -591,141 +371,21 @@ static void unwind_txn(tm_pg_t *pg, int keep_depth, const char *subject)
         tm_pg_rollback(pg);
 }
 
-static void run_handler(tm_svc_worker_t *w, const tm_svc_route_t *route, const tm_svc_req_t *req,
-                        tm_svc_reply_t *rep, int keep_depth)
+void svc_run_handler(tm_svc_worker_t *w, const tm_svc_route_t *route, const tm_svc_req_t *req,
+                     tm_svc_reply_t *rep, int keep_depth)
 {
     int rc = route->fn(w, req, rep);
-    unwind_txn(w->pg, keep_depth, route->subject);
+    svc_unwind_txn(w->pg, keep_depth, route->subject);
     if (rc >= 0)
         return;
     /* A handler that filled an error reply and then returned the error keeps its reply. */
     if (rep->status >= 400 && rep->json)
         return;
     int status = tm_problem_status_for(rc);
-    reply_reset(rep);
+    svc_reply_reset(rep);
     if (status >= 500)
         TM_WARN("svc: %s failed: %s", route->subject, tm_strerror(rc));
     tm_svc_reply_problem(rep, req, status, NULL, status >= 500 ? NULL : "%s", tm_strerror(rc));
-}
-
-static char *request_hash(const tm_svc_req_t *req, char out[65])
-{
-    size_t sl = strlen(req->subject), n;
-    if (!tm_size_add(sl + 1, req->body_len, &n))
-        return NULL;
-    char *buf = tm_xmalloc(n > 0 ? n : 1);
-    memcpy(buf, req->subject, sl + 1);
-    if (req->body_len)
-        memcpy(buf + sl + 1, req->body, req->body_len);
-    tm_sha256_hex(buf, n, out);
-    free(buf);
-    return out;
-}
-
-/* Fills rep with the stored answer; the caller adds Idempotent-Replayed. */
-static void replay_stored(PGresult *r, tm_svc_reply_t *rep)
-{
-    reply_reset(rep);
-    rep->status = atoi(PQgetvalue(r, 0, 1));
-    json_t *h = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
-    const char *name;
-    json_t *val;
-    json_object_foreach(h, name, val)
-    {
-        if (json_is_string(val))
-            tm_svc_reply_header(rep, name, json_string_value(val));
-    }
-    json_decref(h);
-    size_t len = 0;
-    unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 3), &len);
-    rep->raw = tm_xmalloc(len > 0 ? len : 1);
-    if (raw && len)
-        memcpy(rep->raw, raw, len);
-    rep->raw_len = raw ? len : 0;
-    PQfreemem(raw);
-}
-
-/* Looks the key up inside the open transaction: 1 = replayed/answered, 0 = run handler. */
-static int idem_lookup(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *hash,
-                       tm_svc_reply_t *rep)
-{
-    const char *p[] = {req->call.user_id, req->call.idem_key};
-    PGresult *r = NULL;
-    if (tm_pg_exec(w->pg, "tm_svc_idem_lock", 2, p, &r, NULL) != TM_OK)
-        return -1;
-    bool locked = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    if (!locked) {
-        tm_svc_reply_problem(rep, req, 409, "idempotency-in-flight",
-                             "a request with this Idempotency-Key is still in progress");
-        return 1;
-    }
-    if (tm_pg_exec(w->pg, "tm_svc_idem_expire", 2, p, NULL, NULL) != TM_OK ||
-        tm_pg_exec(w->pg, "tm_svc_idem_get", 2, p, &r, NULL) != TM_OK)
-        return -1;
-    int found = PQntuples(r) == 1;
-    if (found && strcmp(PQgetvalue(r, 0, 0), hash) == 0) {
-        replay_stored(r, rep);
-        tm_svc_reply_header(rep, HDR_REPLAYED, "true");
-    } else if (found) {
-        tm_svc_reply_problem(rep, req, 422, "idempotency-key-reuse",
-                             "this Idempotency-Key was used with a different request");
-    }
-    PQclear(r);
-    return found;
-}
-
-static int idem_store(tm_svc_worker_t *w, const tm_svc_req_t *req, const char *hash,
-                      const wire_t *wire)
-{
-    char st[16];
-    snprintf(st, sizeof st, "%d", wire->status);
-    char *hdrs = json_dumps(wire->hdrs, JSON_COMPACT);
-    if (!hdrs || wire->len > INT32_MAX) {
-        free(hdrs);
-        return TM_ERR_INTERNAL;
-    }
-    const char *p[] = {req->call.user_id,           req->call.idem_key, hash, st, hdrs,
-                       wire->body ? wire->body : ""};
-    int lengths[] = {0, 0, 0, 0, 0, (int)wire->len};
-    int formats[] = {0, 0, 0, 0, 0, 1};
-    int rc = tm_pg_exec_bin(w->pg, "tm_svc_idem_put", 6, p, lengths, formats, 0, NULL, NULL);
-    free(hdrs);
-    return rc;
-}
-
-/* The handler runs inside one transaction with the key: a reply < 500 commits with it. */
-static void run_idempotent(tm_svc_worker_t *w, const tm_svc_route_t *route, const tm_svc_req_t *req,
-                           tm_svc_reply_t *rep, wire_t *wire)
-{
-    char hash[65];
-    if (!request_hash(req, hash) || tm_pg_begin(w->pg) != TM_OK)
-        goto unavailable;
-    int found = idem_lookup(w, req, hash, rep);
-    if (found != 0) {
-        tm_pg_rollback(w->pg);
-        if (found < 0)
-            goto unavailable;
-        to_wire(rep, wire);
-        return;
-    }
-    run_handler(w, route, req, rep, 1);
-    to_wire(rep, wire);
-    if (wire->status >= 500) {
-        tm_pg_rollback(w->pg);
-        return;
-    }
-    if (idem_store(w, req, hash, wire) != TM_OK || tm_pg_commit(w->pg, NULL) != TM_OK) {
-        tm_pg_rollback(w->pg);
-        wire_dispose(wire);
-        goto unavailable;
-    }
-    return;
-unavailable:
-    unwind_txn(w->pg, 0, route->subject);
-    reply_reset(rep);
-    tm_svc_reply_problem(rep, req, 503, NULL, "storage unavailable, retry later");
-    to_wire(rep, wire);
 }
 
 static bool fill_request(const item_t *it, tm_svc_req_t *req)
@@ -778,21 +438,21 @@ static void process(worker_state_t *ws, item_t *it)
     }
     tm_svc_reply_t rep;
     memset(&rep, 0, sizeof rep);
-    wire_t wire;
+    svc_wire_t wire;
     memset(&wire, 0, sizeof wire);
     if (!admit(ws, it->route, &req, &rep))
-        to_wire(&rep, &wire);
+        svc_to_wire(&rep, &wire);
     else if (it->route->idempotent && req.call.idem_key[0] && w->pg)
-        run_idempotent(w, it->route, &req, &rep, &wire);
+        svc_run_idempotent(w, it->route, &req, &rep, &wire);
     else {
-        run_handler(w, it->route, &req, &rep, 0);
-        to_wire(&rep, &wire);
+        svc_run_handler(w, it->route, &req, &rep, 0);
+        svc_to_wire(&rep, &wire);
     }
-    run_after_txn(&rep);
-    send_wire(w->svc, it->msg, &wire, req.call.request_id);
+    svc_run_after_txn(&rep);
+    svc_send_wire(w->svc->reader, it->msg, &wire, req.call.request_id);
     count_request(rc, wire.status, it->enq_us);
-    wire_dispose(&wire);
-    reply_reset(&rep);
+    svc_wire_dispose(&wire);
+    svc_reply_reset(&rep);
     json_decref(req.json);
     tm_nats_msg_free(it->msg);
 }
@@ -978,11 +638,11 @@ static tm_svc_t *svc_new(const tm_svc_config_t *cfg)
     svc->qcap = (size_t)cfg->queue_cap;
     svc->queue = tm_xcalloc(svc->qcap, sizeof *svc->queue);
     svc->accepting = true;
-    svc->nstmts = cfg->nstmts + NHARNESS_STMTS;
+    svc->nstmts = cfg->nstmts + svc_idem_nstmts;
     svc->stmts = tm_xcalloc(svc->nstmts, sizeof *svc->stmts);
     if (cfg->nstmts)
         memcpy(svc->stmts, cfg->stmts, cfg->nstmts * sizeof *svc->stmts);
-    memcpy(svc->stmts + cfg->nstmts, harness_stmts, sizeof harness_stmts);
+    memcpy(svc->stmts + cfg->nstmts, svc_idem_stmts, svc_idem_nstmts * sizeof *svc_idem_stmts);
     init_metrics(svc);
     return svc;
 }
@@ -1136,7 +796,7 @@ static void reject_leftovers(tm_svc_t *svc)
         item_t *it = &svc->queue[svc->qhead];
         svc->qhead = (svc->qhead + 1) % svc->qcap;
         if (svc->nc)
-            send_problem_now(svc, it->msg, 503, "shutting down");
+            svc_send_problem_now(svc->reader, it->msg, 503, "shutting down");
         tm_nats_msg_free(it->msg);
     }
 }
