@@ -59,7 +59,8 @@ const tm_pg_stmt_t tasks_stmts[] = {
     /* Insert + outbox event in one statement, so that without an open transaction it
      * commits on its own: one round trip, and the workspace row lock (event_seq) is held
      * only while the statement finishes and its commit is flushed. A vanished workspace
-     * leaves seq NULL: the NOT NULL check fails the whole statement. The _notify form is for
+     * leaves seq NULL: the NOT NULL check fails the whole statement (it stands for the
+     * foreign key that migration 032 dropped: create_row answers 404). The _notify form is for
      * a create inside tm_svc's idempotency transaction (see outbox.h). */
     {"task_insert_emit", TASK_INSERT_EMIT_SQL(""), 12},
     {"task_insert_emit_notify", TASK_INSERT_EMIT_SQL(NOTIFY_JOIN), 12},
@@ -373,6 +374,20 @@ static int create_refused(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_re
     return rc;
 }
 
+/* The create's workspace was deleted under it: the statement found no workspace row to take
+ * the event seq from, and outbox.seq is NOT NULL (23502), so nothing was written. (The
+ * workspace foreign key is gone, migration 032: this is the check that stands for it.) */
+static bool workspace_vanished(int rc, const char *state)
+{
+    return rc == TM_ERR_PG && strcmp(state, "23502") == 0;
+}
+
+static int reply_no_workspace(const tm_svc_req_t *req, tm_svc_reply_t *rep)
+{
+    tm_svc_reply_problem(rep, req, 404, NULL, "not found");
+    return TM_ERR_NOT_FOUND;
+}
+
 /* Insert + outbox event + authorisation in one round trip (task_insert_emit). */
 static int create_row(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_t *rep,
                       const char *ws, const json_t *full, json_t **task, char id[37])
@@ -392,10 +407,14 @@ static int create_row(tm_svc_worker_t *w, const tm_svc_req_t *req, tm_svc_reply_
         tm_uuid_v4(id);
         tm_uuid_v4(event_id);
         PGresult *r = NULL;
+        char state[8] = "";
         rc = tm_pg_exec(w->pg, own_commit ? "task_insert_emit" : "task_insert_emit_notify", 12,
-                        params, &r, NULL);
-        if (rc != TM_OK)
+                        params, &r, state);
+        if (rc != TM_OK) {
+            if (own_commit && workspace_vanished(rc, state))
+                rc = reply_no_workspace(req, rep);
             break;
+        }
         bool refused = PQntuples(r) != 1;
         *task = refused ? NULL : task_json_from_result(r, 0, 0);
         PQclear(r);
