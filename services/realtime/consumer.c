@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "deliver.h"
+#include "evtext.h"
 #include "rules.h"
 #include "tm_events.h"
 #include "tm_log.h"
@@ -44,6 +45,7 @@ struct rt_consumer {
 typedef struct {
     tm_event_t ev;
     const char *task_id;
+    char *data;      /* ev.data as JSON text: serialised once, for every text that holds it */
     json_t *notices; /* [{user_id, op}] */
 } work_t;
 
@@ -131,31 +133,42 @@ static const char *or_null(const char *s)
     return s && *s ? s : NULL;
 }
 
-/* The event's room history row, queued in rows for the next flush_history. */
-static void queue_history(json_t *rows, const work_t *wk)
+/* The event's room history row, queued in rows (the text of a JSON array, its closing
+ * bracket left out) for the next flush_history. */
+static void queue_history(rt_text_t *rows, const work_t *wk)
 {
     const tm_event_t *ev = &wk->ev;
-    json_t *row =
-        json_pack("{s:s, s:I, s:s, s:s, s:O, s:s}", "w", ev->workspace_id, "s", (json_int_t)ev->seq,
-                  "e", ev->event_id, "t", ev->type, "d", ev->data, "c", ev->created_at);
-    json_object_set_new(row, "k", wk->task_id ? json_string(wk->task_id) : json_null());
-    json_object_set_new(row, "a", or_null(ev->actor_id) ? json_string(ev->actor_id) : json_null());
-    json_array_append_new(rows, row);
+    rt_text_lit(rows, rows->len == 0 ? "[{\"w\":" : ",{\"w\":");
+    rt_text_str(rows, ev->workspace_id);
+    rt_text_lit(rows, ",\"s\":");
+    rt_text_int(rows, ev->seq);
+    rt_text_lit(rows, ",\"e\":");
+    rt_text_str(rows, ev->event_id);
+    rt_text_lit(rows, ",\"t\":");
+    rt_text_str(rows, ev->type);
+    rt_text_lit(rows, ",\"d\":");
+    rt_text_lit(rows, wk->data);
+    rt_text_lit(rows, ",\"c\":");
+    rt_text_str(rows, ev->created_at);
+    rt_text_lit(rows, ",\"k\":");
+    rt_text_str(rows, wk->task_id);
+    rt_text_lit(rows, ",\"a\":");
+    rt_text_str(rows, or_null(ev->actor_id));
+    rt_text_raw(rows, "}", 1);
 }
 
 /* Insert the queued history rows in one statement (ev_insert_many): the statement's
  * fixed cost (bind, executor start, the four indexes opened, arbiter setup) is paid once
  * per batch instead of once per event. */
-static int flush_history(tm_pg_t *pg, json_t *rows)
+static int flush_history(tm_pg_t *pg, rt_text_t *rows)
 {
-    if (json_array_size(rows) == 0)
+    if (rows->len == 0)
         return TM_OK;
-    char *text = tm_json_dumps(rows, NULL);
+    rt_text_raw(rows, "]", 1);
     PGresult *r = NULL;
-    int rc = tm_pg_exec(pg, "ev_insert_many", 1, (const char *[]){text}, &r, NULL);
+    int rc = tm_pg_exec(pg, "ev_insert_many", 1, (const char *[]){rows->p}, &r, NULL);
     PQclear(r);
-    free(text);
-    json_array_clear(rows);
+    rt_text_reset(rows);
     return rc;
 }
 
@@ -237,7 +250,7 @@ static int notify(tm_pg_t *pg, work_t *wk)
 /* One event's writes, inside the caller's transaction; its history row is queued in rows.
  * An event whose rule reads the history first flushes the rows queued before it, so that
  * it sees the earlier events of its batch as it did when each was inserted on its own. */
-static int apply_one(rt_consumer_t *c, work_t *wk, json_t *rows)
+static int apply_one(rt_consumer_t *c, work_t *wk, rt_text_t *rows)
 {
     int rc = reads_history(wk) ? flush_history(c->pg, rows) : TM_OK;
     if (rc == TM_OK)
@@ -258,13 +271,13 @@ static int apply_range(rt_consumer_t *c, work_t *wk, int from, int to)
         rc = tm_pg_begin(c->pg);
     if (rc != TM_OK)
         return rc;
-    json_t *rows = json_array();
+    rt_text_t rows = {0};
     for (int i = from; i < to && rc == TM_OK; i++)
         if (wk[i].ev.event_id[0])
-            rc = apply_one(c, &wk[i], rows);
+            rc = apply_one(c, &wk[i], &rows);
     if (rc == TM_OK)
-        rc = flush_history(c->pg, rows);
-    json_decref(rows);
+        rc = flush_history(c->pg, &rows);
+    rt_text_free(&rows);
     if (rc != TM_OK) {
         tm_pg_rollback(c->pg);
         return rc;
@@ -274,19 +287,26 @@ static int apply_range(rt_consumer_t *c, work_t *wk, int from, int to)
 
 /* ---- one event: deliveries ---- */
 
-static void publish(rt_consumer_t *c, const work_t *wk)
+/* The event's op to one room: the text of rt_op_event's object, data spliced in. */
+static void publish_op(rt_consumer_t *c, const work_t *wk, const char *room, rt_text_t *op)
 {
     const tm_event_t *ev = &wk->ev;
+    rt_text_reset(op);
+    rt_text_op_event(op, room, ev->seq, ev->type, wk->data, ev->event_id, ev->created_at);
+    rt_deliver_room_text(c->nc, room, op->p, op->len);
+}
+
+static void publish(rt_consumer_t *c, const work_t *wk)
+{
     char room[64];
-    snprintf(room, sizeof room, "workspace:%s", ev->workspace_id);
-    json_t *op = rt_op_event(room, ev->seq, ev->type, ev->data, ev->event_id, ev->created_at);
-    rt_deliver_room(c->nc, room, op, NULL);
+    rt_text_t op = {0};
+    snprintf(room, sizeof room, "workspace:%s", wk->ev.workspace_id);
+    publish_op(c, wk, room, &op);
     if (wk->task_id) {
         snprintf(room, sizeof room, "task:%s", wk->task_id);
-        json_object_set_new(op, "room", json_string(room));
-        rt_deliver_room(c->nc, room, op, NULL);
+        publish_op(c, wk, room, &op);
     }
-    json_decref(op);
+    rt_text_free(&op);
     size_t i;
     json_t *n;
     json_array_foreach(wk->notices, i, n)
@@ -310,6 +330,7 @@ static void decode(rt_consumer_t *c, natsMsg *m, work_t *wk)
         return;
     }
     wk->task_id = rt_rules_task_id(&wk->ev);
+    wk->data = tm_json_dumps(wk->ev.data ? wk->ev.data : json_null(), NULL);
     wk->notices = json_array();
 }
 
@@ -359,6 +380,7 @@ static void run_batch(rt_consumer_t *c, natsMsgList *list)
             natsMsg_NakWithDelay(list->Msgs[i], NAK_DELAY_MS, NULL);
     for (int i = 0; i < list->Count; i++) {
         json_decref(wk[i].notices);
+        free(wk[i].data);
         tm_event_dispose(&wk[i].ev);
     }
     free(wk);

@@ -12,20 +12,19 @@
 #include "tm_subjects.h"
 #include "tm_util.h"
 
-static int publish(natsConnection *nc, const char *subject, const json_t *op,
-                   const char *exclude_user)
+static int publish_body(natsConnection *nc, const char *subject, const char *body, size_t len,
+                        const char *exclude_user)
 {
-    size_t len = 0;
-    char *body = tm_json_dumps(op, &len);
     natsMsg *m = NULL;
-    natsStatus s =
-        len > INT32_MAX ? NATS_INVALID_ARG : natsMsg_Create(&m, subject, NULL, body, (int)len);
-    if (s == NATS_OK && exclude_user && *exclude_user)
-        s = natsMsgHeader_Set(m, RT_HDR_EXCLUDE_USER, exclude_user);
-    if (s == NATS_OK)
+    natsStatus s = NATS_OK;
+    if (len > INT32_MAX)
+        s = NATS_INVALID_ARG;
+    else if (!exclude_user || !*exclude_user) /* no header: no message object to build */
+        s = natsConnection_Publish(nc, subject, body, (int)len);
+    else if ((s = natsMsg_Create(&m, subject, NULL, body, (int)len)) == NATS_OK &&
+             (s = natsMsgHeader_Set(m, RT_HDR_EXCLUDE_USER, exclude_user)) == NATS_OK)
         s = natsConnection_PublishMsg(nc, m);
     tm_nats_msg_free(m);
-    free(body);
     static tm_counter_t *sent, *failed;
     if (!sent) {
         sent =
@@ -39,6 +38,23 @@ static int publish(natsConnection *nc, const char *subject, const json_t *op,
         return TM_ERR_NATS;
     }
     return TM_OK;
+}
+
+static int publish(natsConnection *nc, const char *subject, const json_t *op,
+                   const char *exclude_user)
+{
+    size_t len = 0;
+    char *body = tm_json_dumps(op, &len);
+    int rc = publish_body(nc, subject, body, len, exclude_user);
+    free(body);
+    return rc;
+}
+
+int rt_deliver_room_text(natsConnection *nc, const char *room, const char *body, size_t len)
+{
+    char subject[128];
+    snprintf(subject, sizeof subject, TM_SUBJ_DELIVER_ROOM_FMT, room);
+    return publish_body(nc, subject, body, len, NULL);
 }
 
 int rt_deliver_room(natsConnection *nc, const char *room, const json_t *op,

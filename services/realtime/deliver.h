@@ -15,6 +15,8 @@
 /* tm.v1.deliver.room.<room>; exclude_user (NULL = none) goes in header Tm-Exclude-User. */
 int rt_deliver_room(natsConnection *nc, const char *room, const json_t *op,
                     const char *exclude_user);
+/* The same with the op as JSON text (body[len]), e.g. from rt_text_op_event. */
+int rt_deliver_room_text(natsConnection *nc, const char *room, const char *body, size_t len);
 int rt_deliver_user(natsConnection *nc, const char *user_id, const json_t *op);
 int rt_deliver_all(natsConnection *nc, const json_t *op);
 
