@@ -36,6 +36,9 @@
 # Usage: bench/ai/run.sh            (BENCH_BUILD=1 builds build/ first; TM_BUILD_PREFIX and
 #        TM_BIN_DIR choose the binaries as in scripts/lib/stack.sh; BENCH_PARTS picks the
 #        parts, default "A A1 A4 A2 A3 B B1" - the seeding always runs)
+#        BENCH_LOG_LEVEL=info: the daemons log at info, the gateway's access log line per
+#        request included (latency_ms, request_id): where a wrk row's stall went. Costs a
+#        write per request: not for figures.
 #        BENCH_SLOW_MS=N: the open-loop rows also write every request of N ms or more to
 #        $BENCH_STATE/wrk/NAME.slow (paced -S/-L: due/sent/done times, CLOCK_MONOTONIC).
 #        BENCH_TRACE='command': run with bash in the background during every wrk and paced
@@ -53,7 +56,7 @@ export STACK_NATS_MON_PORT=${BENCH_NATS_MON_PORT:-4381}
 export STACK_PG_PORT=${BENCH_PG_PORT:-5580}
 export STACK_HTTP_PORT=${BENCH_PORT:-8081}
 export STACK_ADMIN_BASE=${BENCH_ADMIN_BASE:-9181}
-export STACK_LOG_LEVEL=warn
+export STACK_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 export STACK_ENV_GATEWAY="TM_RATE_USER_RPS=0 TM_RATE_IP_RPS=0 TM_RATE_AUTH_RPS=0"
 D=${BENCH_DURATION:-10s}
 C=${BENCH_CONNECTIONS:-8}
