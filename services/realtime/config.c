@@ -9,7 +9,7 @@
 #define TM_MIGRATIONS_DIR "migrations"
 #endif
 
-#define NVARS 20
+#define NVARS 21
 
 static void table(rt_config_t *c, tm_config_var_t v[NVARS])
 {
@@ -107,6 +107,13 @@ static void table(rt_config_t *c, tm_config_var_t v[NVARS])
          .min = 1000,
          .max = 86400000,
          .help = "how often room history is pruned"},
+        {.name = "TM_RT_PRUNE_BATCH",
+         .type = TM_CFG_INT,
+         .target = &c->prune_batch,
+         .defval = "1000",
+         .min = 1,
+         .max = 100000,
+         .help = "history rows deleted per prune statement (each its own transaction)"},
         {.name = "TM_RT_SWEEP_INTERVAL",
          .type = TM_CFG_DURATION_MS,
          .target = &c->sweep_interval_ms,

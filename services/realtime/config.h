@@ -23,6 +23,7 @@ typedef struct {
     int64_t history_events;      /* TM_RT_HISTORY_EVENTS: kept per workspace */
     int64_t history_age_ms;      /* TM_RT_HISTORY_AGE */
     int64_t prune_interval_ms;   /* TM_RT_PRUNE_INTERVAL */
+    int64_t prune_batch;         /* TM_RT_PRUNE_BATCH: rows per prune statement */
     int64_t sweep_interval_ms;   /* TM_RT_SWEEP_INTERVAL: presence expiry, heads, announcements */
     int64_t presence_timeout_ms; /* TM_RT_PRESENCE_TIMEOUT */
     int64_t head_window_ms;     /* TM_RT_HEAD_WINDOW: rooms active this recently get head beacons */

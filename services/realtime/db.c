@@ -5,6 +5,7 @@
 #define MS_AGO(p) "now() - " p "::bigint * interval '1 millisecond'"
 #define NTF_COLS  "id, type, title, body, data::text, " TS("created_at") ", " TS("read_at") ", pos"
 #define ANN_COLS  "id, message, level, " TS("starts_at") ", " TS("ends_at") ", " TS("created_at")
+#define AGE_OLD   "r.created_at < " MS_AGO("$1") /* past TM_RT_HISTORY_AGE */
 #define EV_COLS   "seq, event_id, type, data::text, " TS("created_at")
 
 const tm_pg_stmt_t rt_db_stmts[] = {
@@ -55,16 +56,23 @@ const tm_pg_stmt_t rt_db_stmts[] = {
                "AND "
                "stored_at > " MS_AGO("$1") " GROUP BY task_id LIMIT 2000)",
      1},
-    {"prune_age",
-     "DELETE FROM room_events r WHERE r.created_at < " MS_AGO(
-         "$1") " AND r.seq < "
-               "(SELECT max(seq) FROM room_events x WHERE x.workspace_id = r.workspace_id)",
+    /* Pruning, one bounded statement at a time (sweeper.c): the workspaces over
+     * TM_RT_HISTORY_EVENTS with the last seq to drop, batches of the oldest rows of one of
+     * them (oldest first: a room's history never gets a hole in the middle), then batches of
+     * rows past TM_RT_HISTORY_AGE. A workspace's newest row always stays (the room's head). */
+    {"prune_rooms",
+     "SELECT workspace_id::text, max(seq) - $1::bigint FROM room_events GROUP BY workspace_id "
+     "HAVING min(seq) <= max(seq) - $1::bigint LIMIT 1000",
      1},
-    {"prune_count",
-     "DELETE FROM room_events r USING (SELECT workspace_id, max(seq) AS m FROM room_events "
-     "GROUP BY workspace_id) h WHERE r.workspace_id = h.workspace_id "
-     "AND r.seq <= h.m - $1::bigint",
-     1},
+    {"prune_count_batch",
+     "DELETE FROM room_events WHERE workspace_id = $1 AND seq IN (SELECT seq FROM room_events "
+     "WHERE workspace_id = $1 AND seq <= $2::bigint ORDER BY seq LIMIT $3)",
+     3},
+    {"prune_age_batch",
+     "DELETE FROM room_events WHERE (workspace_id, seq) IN (SELECT r.workspace_id, r.seq "
+     "FROM room_events r WHERE " AGE_OLD " AND EXISTS (SELECT 1 FROM room_events x "
+     "WHERE x.workspace_id = r.workspace_id AND x.seq > r.seq) LIMIT $2)",
+     2},
     /* membership projection */
     {"mem_upsert",
      "INSERT INTO members (workspace_id, user_id, role) VALUES ($1, $2, $3) "

@@ -26,7 +26,22 @@ struct rt_sweeper {
     tm_pg_t *pg;
     int64_t pruned_at_ms;
     tm_gauge_t *conns;
+    /* Prune work left from the last plan, done a batch per transaction after the pass. */
+    json_t *prune_rooms; /* [[workspace_id, last seq to drop], ...] */
+    size_t prune_next;   /* the next of prune_rooms */
+    bool prune_age;      /* rows past TM_RT_HISTORY_AGE may be left */
+    tm_counter_t *pruned;
+    tm_gauge_t *prune_max;
 };
+
+/* Bounds of one sweep's pruning: batches per pass (the rest waits for the next pass, so
+ * presence expiry and head beacons keep their period) and the pause after each batch. */
+#define PRUNE_PASS_BATCHES 50
+#define PRUNE_PAUSE_MIN_US 5000
+#define PRUNE_PAUSE_MAX_US 200000
+
+/* Most rows one prune statement deleted in this process (tm_rt_prune_batch_max_rows). */
+static _Atomic int64_t prune_max_rows;
 
 /* What one pass publishes after its commit. */
 typedef struct {
@@ -111,20 +126,29 @@ static int due_announcements(rt_sweeper_t *s, pass_t *p)
     return rc;
 }
 
-static int prune(rt_sweeper_t *s)
+/* Plan a prune (inside the locked pass, every TM_RT_PRUNE_INTERVAL): the workspaces over
+ * TM_RT_HISTORY_EVENTS and how far to cut each. Deleting happens after the pass, in batches:
+ * one statement deleting thousands of rows wrote a burst of WAL (full pages after a
+ * checkpoint) that every other commit then waited for, and held its backend for a second
+ * (issue #6). A cut stays right later: seq only grows, so "max - keep" only moves up. */
+static int prune_plan(rt_sweeper_t *s)
 {
     int64_t now = tm_now_ms();
     if (now - s->pruned_at_ms < s->cfg->prune_interval_ms)
         return TM_OK;
     s->pruned_at_ms = now;
-    char age[24], keep[24];
-    snprintf(age, sizeof age, "%lld", (long long)s->cfg->history_age_ms);
+    char keep[24];
     snprintf(keep, sizeof keep, "%lld", (long long)s->cfg->history_events);
     PGresult *r;
-    int rc = exec1(s->pg, "prune_age", 1, (const char *[]){age}, &r);
-    PQclear(r);
-    if (rc == TM_OK)
-        rc = exec1(s->pg, "prune_count", 1, (const char *[]){keep}, &r);
+    int rc = exec1(s->pg, "prune_rooms", 1, (const char *[]){keep}, &r);
+    if (rc == TM_OK) {
+        json_array_clear(s->prune_rooms);
+        s->prune_next = 0;
+        for (int i = 0; i < PQntuples(r); i++)
+            json_array_append_new(s->prune_rooms,
+                                  json_pack("[s, s]", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1)));
+        s->prune_age = true;
+    }
     PQclear(r);
     return rc;
 }
@@ -144,7 +168,7 @@ static int locked_pass(rt_sweeper_t *s, pass_t *p, bool *locked)
     if (rc == TM_OK)
         rc = due_announcements(s, p);
     if (rc == TM_OK)
-        rc = prune(s);
+        rc = prune_plan(s);
     return rc;
 }
 
@@ -161,6 +185,101 @@ static void publish(rt_sweeper_t *s, const pass_t *p)
     json_array_foreach(p->anns, i, v) rt_deliver_all(s->nc, v);
 }
 
+static void note_batch(rt_sweeper_t *s, int64_t rows)
+{
+    tm_counter_add(s->pruned, (uint64_t)rows);
+    int64_t max = atomic_load(&prune_max_rows);
+    while (rows > max && !atomic_compare_exchange_weak(&prune_max_rows, &max, rows))
+        ;
+    tm_gauge_set(s->prune_max, atomic_load(&prune_max_rows));
+}
+
+/* One prune statement in its own transaction, under the sweep lock (only the replica that
+ * sweeps prunes). *rows: deleted; -1 when another replica holds the lock. */
+static int prune_batch(rt_sweeper_t *s, const char *stmt, int n, const char *const *p,
+                       int64_t *rows)
+{
+    *rows = -1;
+    PGresult *r = NULL;
+    int rc = tm_pg_begin(s->pg);
+    if (rc == TM_OK)
+        rc = exec1(s->pg, "sweep_lock", 0, NULL, &r);
+    bool locked = rc == TM_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (rc == TM_OK && locked) {
+        rc = exec1(s->pg, stmt, n, p, &r);
+        if (rc == TM_OK)
+            *rows = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
+    if (rc == TM_OK && locked)
+        rc = tm_pg_commit(s->pg, NULL);
+    else
+        tm_pg_rollback(s->pg);
+    if (rc != TM_OK)
+        *rows = -1;
+    else if (*rows >= 0)
+        note_batch(s, *rows);
+    return rc;
+}
+
+/* The next batch of the plan: *rows deleted (-1: lock lost); *more false once none is left. */
+static int prune_step(rt_sweeper_t *s, int64_t *rows, bool *more)
+{
+    char batch[24], age[24];
+    snprintf(batch, sizeof batch, "%lld", (long long)s->cfg->prune_batch);
+    int rc = TM_OK;
+    *rows = 0;
+    if (s->prune_next < json_array_size(s->prune_rooms)) {
+        json_t *room = json_array_get(s->prune_rooms, s->prune_next);
+        const char *p[] = {json_string_value(json_array_get(room, 0)),
+                           json_string_value(json_array_get(room, 1)), batch};
+        rc = prune_batch(s, "prune_count_batch", 3, p, rows);
+        if (rc == TM_OK && *rows >= 0 && *rows < s->cfg->prune_batch)
+            s->prune_next++;
+    } else if (s->prune_age) {
+        snprintf(age, sizeof age, "%lld", (long long)s->cfg->history_age_ms);
+        rc = prune_batch(s, "prune_age_batch", 2, (const char *[]){age, batch}, rows);
+        if (rc == TM_OK && *rows >= 0 && *rows < s->cfg->prune_batch)
+            s->prune_age = false;
+    }
+    *more = s->prune_next < json_array_size(s->prune_rooms) || s->prune_age;
+    return rc;
+}
+
+static void prune_forget(rt_sweeper_t *s)
+{
+    json_array_clear(s->prune_rooms);
+    s->prune_next = 0;
+    s->prune_age = false;
+}
+
+/* The planned deletes, a batch per transaction, each followed by a pause as long as it took
+ * (at least PRUNE_PAUSE_MIN_US): pruning takes at most about half of a CPU and of the WAL
+ * writer, however much is due. Up to PRUNE_PASS_BATCHES now, and no longer than half a sweep
+ * interval (presence expiry, head beacons and announcements keep their period): the rest on
+ * the next passes. */
+static void prune_some(rt_sweeper_t *s)
+{
+    bool more = s->prune_next < json_array_size(s->prune_rooms) || s->prune_age;
+    int64_t until = tm_now_us() + s->cfg->sweep_interval_ms * 500;
+    for (int i = 0; more && i < PRUNE_PASS_BATCHES && !atomic_load(&s->stop) && tm_now_us() < until;
+         i++) {
+        int64_t t0 = tm_now_us(), rows;
+        int rc = prune_step(s, &rows, &more);
+        if (rc != TM_OK || rows < 0) { /* failed, or another replica sweeps now: it prunes */
+            if (rc != TM_OK)
+                TM_WARN("realtime: prune failed: %s", tm_strerror(rc));
+            prune_forget(s);
+            return;
+        }
+        int64_t pause = tm_now_us() - t0;
+        pause = pause < PRUNE_PAUSE_MIN_US ? PRUNE_PAUSE_MIN_US : pause;
+        if (more)
+            usleep((useconds_t)(pause > PRUNE_PAUSE_MAX_US ? PRUNE_PAUSE_MAX_US : pause));
+    }
+}
+
 static void sweep_once(rt_sweeper_t *s)
 {
     if (tm_pg_ensure(s->pg) != TM_OK)
@@ -175,9 +294,10 @@ static void sweep_once(rt_sweeper_t *s)
         rc = tm_pg_commit(s->pg, NULL);
     else
         tm_pg_rollback(s->pg);
-    if (rc == TM_OK && locked)
+    if (rc == TM_OK && locked) {
         publish(s, &p);
-    else if (rc != TM_OK)
+        prune_some(s);
+    } else if (rc != TM_OK)
         TM_WARN("realtime: sweep failed: %s", tm_strerror(rc));
     json_decref(p.offline);
     json_decref(p.heads);
@@ -209,8 +329,14 @@ rt_sweeper_t *rt_sweeper_start(const rt_config_t *cfg, const char *schema)
     s->pruned_at_ms = tm_now_ms();
     s->conns =
         tm_metrics_gauge("tm_rt_connections", "live WebSocket connections (all replicas)", NULL);
+    s->prune_rooms = json_array();
+    s->pruned = tm_metrics_counter("tm_rt_pruned_rows_total", "room history rows pruned", NULL);
+    s->prune_max =
+        tm_metrics_gauge("tm_rt_prune_batch_max_rows",
+                         "most rows one prune statement deleted (TM_RT_PRUNE_BATCH)", NULL);
     if (pthread_create(&s->thread, NULL, sweeper_main, s) != 0) {
         tm_pg_free(s->pg);
+        json_decref(s->prune_rooms);
         free(s);
         return NULL;
     }
@@ -225,5 +351,6 @@ void rt_sweeper_stop(rt_sweeper_t *s)
     pthread_join(s->thread, NULL);
     natsConnection_Destroy(s->nc);
     tm_pg_free(s->pg);
+    json_decref(s->prune_rooms);
     free(s);
 }

@@ -256,6 +256,7 @@ static int setup(void **state)
     setenv("TM_RT_PRESENCE_TIMEOUT", "2s", 1);
     setenv("TM_RT_PRUNE_INTERVAL", "1s", 1);
     setenv("TM_RT_HISTORY_EVENTS", "10", 1);
+    setenv("TM_RT_PRUNE_BATCH", "4", 1);
     setenv("TM_RT_TASK_TIMEOUT", "1s", 1);
     setenv("TM_RT_TYPING_INTERVAL", "1s", 1);
     setenv("TM_DRAIN_TIMEOUT", "2s", 1);
@@ -753,6 +754,38 @@ static void test_resume_past_history(void **state)
     json_decref(r);
 }
 
+/* Pruning deletes TM_RT_PRUNE_BATCH (4) rows per statement, however many are due: 20 rows
+ * over TM_RT_HISTORY_EVENTS in one room, 7 past TM_RT_HISTORY_AGE in another, all stored
+ * at once. The newest 10 of the first room and the head of the second stay. */
+static void test_prune_in_batches(void **state)
+{
+    (void)state;
+    char w_count[37], w_age[37];
+    tm_uuid_v4(w_count);
+    tm_uuid_v4(w_age);
+    long long before = metric("\ntm_rt_pruned_rows_total ");
+    const char *ins = "WITH i AS (INSERT INTO %s.room_events (workspace_id, seq, event_id, type, "
+                      "data, created_at) SELECT '%s', g, gen_random_uuid(), 'task.created', "
+                      "'{}', now() - interval '%s' FROM generate_series(1, %s) g RETURNING 1) "
+                      "SELECT count(*) FROM i";
+    char sql[512];
+    snprintf(sql, sizeof sql, ins, "%s", "%s", "1 second", "30");
+    assert_int_equal(pg_count(sql, w_count), 30);
+    snprintf(sql, sizeof sql, ins, "%s", "%s", "2 days", "8");
+    assert_int_equal(pg_count(sql, w_age), 8);
+    const char *n = "SELECT count(*) FROM %s.room_events WHERE workspace_id = '%s'";
+    for (int i = 0; i < 100 && (pg_count(n, w_count) != 10 || pg_count(n, w_age) != 1); i++)
+        usleep(100 * 1000);
+    assert_int_equal(pg_count(n, w_count), 10);
+    assert_int_equal(pg_count(n, w_age), 1);
+    const char *lo = "SELECT min(seq) FROM %s.room_events WHERE workspace_id = '%s'";
+    assert_int_equal(pg_count(lo, w_count), 21);
+    assert_int_equal(pg_count(lo, w_age), 8);
+    long long max = metric("\ntm_rt_prune_batch_max_rows ");
+    assert_true(max >= 1 && max <= 4);
+    assert_true(metric("\ntm_rt_pruned_rows_total ") - before >= 27);
+}
+
 /* Events may commit out of order (several consumers): resume never skips a missing seq. */
 static void test_resume_stops_at_hole(void **state)
 {
@@ -951,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_announcements),
         cmocka_unit_test(test_typing_throttle_and_exclude),
         cmocka_unit_test(test_resume_past_history),
+        cmocka_unit_test(test_prune_in_batches),
         cmocka_unit_test(test_resume_stops_at_hole),
         cmocka_unit_test(test_batch_applies_in_order),
         cmocka_unit_test(test_head_beacon),
