@@ -95,6 +95,14 @@ int main(int argc, char **argv)
     tm_svc_config_t sc = svc_config(&cfg, &app, stmts, nstmts);
     tm_svc_t *svc = tm_svc_start(&sc);
     int rc = 1;
+    /* Task sets confirmed off the request path on a connection of their own (tsets.h),
+     * every AI_CACHE_RECHECK_MS / 8: one check waited up to ~0.5 s for the CPU under load
+     * (perf sched), and two checks in a row must still fit in one recheck window. */
+    tm_pg_t *confirm_pg = tm_pg_new(cfg.pg_url, "ai", stmts, nstmts);
+    ai_tsets_confirmer_t *confirmer =
+        svc && cfg.taskset_bytes > 0
+            ? ai_tsets_confirmer_start(app.tsets, confirm_pg, AI_CACHE_RECHECK_MS / 8)
+            : NULL;
     if (svc) {
         ai_consumer_t *consumer =
             ai_consumer_start(cfg.nats_url, cfg.pg_url, cfg.consumer, app.cache);
@@ -104,6 +112,8 @@ int main(int argc, char **argv)
         tm_svc_stop(svc);
         rc = consumer ? 0 : 1;
     }
+    ai_tsets_confirmer_stop(confirmer);
+    tm_pg_free(confirm_pg);
     ai_llm_free(app.llm);
     ai_cache_free(app.cache);
     ai_tsets_free(app.tsets);

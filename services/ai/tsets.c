@@ -4,9 +4,11 @@
 #include "tsets.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "projection.h"
 #include "tm_error.h"
@@ -23,6 +25,9 @@ typedef struct entry {
     bool linked;          /* mu: in the table; unlinked ones go at their last release */
     int64_t confirmed_ms; /* mu: when gen was last confirmed; INT64_MIN: never */
     int64_t known_gen;    /* mu: gen as of the last refresh (a check needs no write lock) */
+    int64_t used_ms;      /* mu: the last acquire (ai_tsets_confirm_due keeps these fresh) */
+    bool checking;        /* mu: ai_tsets_confirm_due's check of it is in flight */
+    int64_t checking_ms;  /* mu: when that check started */
     size_t bytes;         /* mu: what s->bytes counts for it */
     pthread_rwlock_t lock;
     int64_t gen;       /* lock: the generation set is current at; -1: not loaded */
@@ -200,6 +205,21 @@ static uint64_t *epoch_of(ai_tsets_t *s, uint64_t h)
     return &s->epoch[(h >> 7) & (EPOCH_STRIPES - 1)];
 }
 
+/* Whether e may be used without a look at Postgres (caller holds mu): confirmed within
+ * recheck_ms; or, while ai_tsets_confirm_due's check of it is in flight (started within
+ * the window) and no invalidation came, up to twice that. Requests then never wait for a
+ * Postgres backend the CPU is slow to run (tsets.h); a local change still waits. */
+static bool confirmed_for(const ai_tsets_t *s, const entry_t *e, int64_t now_ms)
+{
+    if (e->confirmed_ms == INT64_MIN)
+        return false;
+    int64_t age = now_ms - e->confirmed_ms;
+    if (age < s->recheck_ms)
+        return true;
+    return e->checking && e->checking_ms - e->confirmed_ms < s->recheck_ms &&
+           age < 2 * s->recheck_ms;
+}
+
 /* The user's entry (made if new), held (refs + 1) and most recent; *fresh when its
  * generation was confirmed within recheck_ms and is at least min_gen; *epoch: the user's
  * invalidation count. */
@@ -215,8 +235,8 @@ static entry_t *hold(ai_tsets_t *s, const char *user, int64_t now_ms, int64_t mi
         e = new_entry(s, user, h);
     lru_push(s, e);
     e->refs++;
-    *fresh = e->confirmed_ms != INT64_MIN && now_ms - e->confirmed_ms < s->recheck_ms &&
-             e->known_gen >= min_gen;
+    e->used_ms = now_ms;
+    *fresh = confirmed_for(s, e, now_ms) && e->known_gen >= min_gen;
     *epoch = *epoch_of(s, h);
     if (*fresh)
         s->st.hits++;
@@ -422,6 +442,91 @@ void ai_tsets_invalidate_user(ai_tsets_t *s, const char *user)
 void ai_tsets_on_invalidate(const char *user, void *arg)
 {
     ai_tsets_invalidate_user(arg, user);
+}
+
+/* ---- confirming ahead of need ---- */
+
+#define CONFIRM_BATCH 64 /* sets checked per call; the rest on the next */
+
+/* Up to max entries in use within the recheck window whose confirmation is older than
+ * min_age_ms (or was dropped), held, with their epochs. */
+static size_t due_entries(ai_tsets_t *s, int64_t now_ms, int64_t min_age_ms, entry_t **out,
+                          uint64_t *epochs, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (entry_t *e = s->head; e && n < max; e = e->next_lru) {
+        if (now_ms - e->used_ms >= s->recheck_ms)
+            break; /* LRU order: everything after was used even longer ago */
+        if (e->checking || (e->confirmed_ms != INT64_MIN && now_ms - e->confirmed_ms < min_age_ms))
+            continue;
+        e->refs++;
+        e->checking = true;
+        e->checking_ms = now_ms;
+        epochs[n] = *epoch_of(s, e->hash);
+        out[n++] = e;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int ai_tsets_confirm_due(ai_tsets_t *s, void *ctx, int64_t now_ms, int64_t min_age_ms)
+{
+    if (s->max_bytes == 0)
+        return 0;
+    entry_t *due[CONFIRM_BATCH];
+    uint64_t epochs[CONFIRM_BATCH];
+    size_t n = due_entries(s, now_ms, min_age_ms, due, epochs, CONFIRM_BATCH);
+    int rc = TM_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == TM_OK)
+            rc = refresh(s, due[i], ctx, epochs[i], now_ms);
+        pthread_mutex_lock(&s->mu);
+        due[i]->checking = false;
+        pthread_mutex_unlock(&s->mu);
+        unhold(s, due[i]);
+    }
+    return rc == TM_OK ? (int)n : rc;
+}
+
+struct ai_tsets_confirmer {
+    ai_tsets_t *s;
+    void *ctx;
+    int64_t period_ms;
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static void *confirmer_main(void *arg)
+{
+    ai_tsets_confirmer_t *c = arg;
+    while (!atomic_load(&c->stop)) {
+        (void)ai_tsets_confirm_due(c->s, c->ctx, tm_now_ms(), c->period_ms);
+        usleep((useconds_t)c->period_ms * 1000);
+    }
+    return NULL;
+}
+
+ai_tsets_confirmer_t *ai_tsets_confirmer_start(ai_tsets_t *s, void *ctx, int64_t period_ms)
+{
+    ai_tsets_confirmer_t *c = tm_xcalloc(1, sizeof *c);
+    c->s = s;
+    c->ctx = ctx;
+    c->period_ms = period_ms > 0 ? period_ms : 1;
+    if (pthread_create(&c->thread, NULL, confirmer_main, c) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ai_tsets_confirmer_stop(ai_tsets_confirmer_t *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stop, true);
+    pthread_join(c->thread, NULL);
+    free(c);
 }
 
 void ai_tsets_stats(ai_tsets_t *s, ai_tsets_stats_t *out)

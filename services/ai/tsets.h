@@ -8,7 +8,8 @@
  *    a change to that user (ai_tsets_invalidate_user, through ai_cache's listener), so the
  *    next request sees the change;
  *  - a set is used without a look at Postgres only for recheck_ms after its generation was
- *    last confirmed, so a change applied by another replica is seen within recheck_ms.
+ *    last confirmed, so a change applied by another replica is seen within recheck_ms -
+ *    or, while ai_tsets_confirm_due's check of it is in flight, up to 2 x recheck_ms.
  * A stale set catches up from the per-user change log (ai_projection_changes: only the
  * tasks changed since its generation, merged in by updated_at); a set more than
  * AI_CHANGE_RING changes behind, or one cut at max_tasks that lost a task, is loaded anew.
@@ -82,5 +83,23 @@ void ai_tsets_invalidate_user(ai_tsets_t *s, const char *user);
 void ai_tsets_on_invalidate(const char *user, void *arg);
 
 void ai_tsets_stats(ai_tsets_t *s, ai_tsets_stats_t *out);
+
+/* Confirming ahead of need. Checks the generation of every set used within the recheck
+ * window whose last confirmation is min_age_ms old or more (or was dropped), and catches it
+ * up if it changed - what the next acquire would do, done beforehand on the caller's thread
+ * (ctx: its own tm_pg_t). Returns the number of sets checked, or the source's error.
+ * Why (issue #6): on a CPU kept busy by the services, a Postgres backend idle for the ~1 s
+ * between two checks waited up to 0.5 s for the CPU once woken (perf sched); a request that
+ * made the check waited with it. With the checks made here every period_ms, a request finds
+ * its set confirmed; while one of these checks is in flight, a set unconfirmed for up to
+ * 2 x recheck_ms is used without waiting (a change made by another replica is then seen up to
+ * one check later; a local invalidation still makes the next acquire wait). */
+int ai_tsets_confirm_due(ai_tsets_t *s, void *ctx, int64_t now_ms, int64_t min_age_ms);
+
+/* A thread calling ai_tsets_confirm_due(s, ctx, now, period_ms) every period_ms; ctx is used
+ * by that thread alone until stop. NULL if the thread cannot start. */
+typedef struct ai_tsets_confirmer ai_tsets_confirmer_t;
+ai_tsets_confirmer_t *ai_tsets_confirmer_start(ai_tsets_t *s, void *ctx, int64_t period_ms);
+void ai_tsets_confirmer_stop(ai_tsets_confirmer_t *c); /* NULL ok */
 
 #endif

@@ -345,6 +345,93 @@ static void test_other_replica_within_recheck(void **state)
     ai_tsets_free(s);
 }
 
+/* ai_tsets_confirm_due checks ahead of need what the next acquire would have checked:
+ * sets used within the window and confirmed min_age ago or more, nothing else; an acquire
+ * after it needs no check, and sees what another replica changed. */
+static void test_confirm_ahead_of_need(void **state)
+{
+    (void)state;
+    char buf[256];
+    fake_put(UA, 0, "a", 10, false);
+    fake_put(UB, 1, "b", 10, false);
+    ai_tsets_t *s = ai_tsets_new(1 << 20, 100, RECHK, &SRC);
+    assert_string_equal(titles(s, UA, 1000, buf, sizeof buf), "a");
+    assert_string_equal(titles(s, UB, 1000, buf, sizeof buf), "b");
+    int gens = F.gens;
+    /* confirmed too recently: nothing to do */
+    assert_int_equal(ai_tsets_confirm_due(s, NULL, 1000 + RECHK / 4 - 1, RECHK / 4), 0);
+    assert_int_equal(F.gens, gens);
+    /* another replica changes UA; only UA is used again */
+    fake_put(UA, 0, "a from elsewhere", 20, false);
+    assert_string_equal(titles(s, UA, 1000 + RECHK / 2, buf, sizeof buf), "a");
+    assert_int_equal(ai_tsets_confirm_due(s, NULL, 1000 + RECHK / 2, RECHK / 4), 2);
+    assert_int_equal(F.gens, gens + 2);
+    /* past the first confirmation's window, inside the new one: no check, the change seen */
+    assert_string_equal(titles(s, UA, 1000 + RECHK + 1, buf, sizeof buf), "a from elsewhere");
+    assert_int_equal(F.gens, gens + 2);
+    assert_int_equal(F.changes, 1);
+    /* UB was last used more than a window ago: no longer kept confirmed */
+    assert_int_equal(ai_tsets_confirm_due(s, NULL, 1000 + RECHK + 2, RECHK / 4), 1);
+    assert_int_equal(F.gens, gens + 3);
+    /* a dropped confirmation (a local change) is checked at once */
+    fake_put(UA, 0, "a here", 30, false);
+    ai_tsets_invalidate_user(s, UA);
+    assert_int_equal(ai_tsets_confirm_due(s, NULL, 1000 + RECHK + 3, RECHK / 4), 1);
+    assert_string_equal(titles(s, UA, 1000 + RECHK + 4, buf, sizeof buf), "a here");
+    assert_int_equal(F.gens, gens + 4);
+    ai_tsets_free(s);
+}
+
+/* While ai_tsets_confirm_due's check is in flight (injected: an acquire made from inside
+ * its gen()), a set just past its window is used without a check of its own, up to twice
+ * the window; a set invalidated meanwhile is checked. */
+static ai_tsets_t *g_flight;
+static int64_t g_flight_now;
+static bool g_flight_invalidate;
+static int g_flight_gens; /* gen() calls the acquire made */
+static char g_flight_titles[256];
+
+static void acquire_during_check(void)
+{
+    F.on_gen = NULL;
+    if (g_flight_invalidate)
+        ai_tsets_invalidate_user(g_flight, UA);
+    int before = F.gens;
+    titles(g_flight, UA, g_flight_now, g_flight_titles, sizeof g_flight_titles);
+    g_flight_gens = F.gens - before;
+}
+
+static void test_check_in_flight_does_not_hold_requests(void **state)
+{
+    (void)state;
+    char buf[256];
+    fake_put(UA, 0, "a", 10, false);
+    ai_tsets_t *s = ai_tsets_new(1 << 20, 100, RECHK, &SRC);
+    g_flight = s;
+    assert_string_equal(titles(s, UA, 1000, buf, sizeof buf), "a");
+    fake_put(UA, 0, "a from elsewhere", 20, false);
+    /* the check starts inside the window; the acquire comes past it, before 2 x */
+    F.on_gen = acquire_during_check;
+    g_flight_now = 1000 + RECHK + 10;
+    assert_int_equal(ai_tsets_confirm_due(s, NULL, 1000 + RECHK / 2, RECHK / 4), 1);
+    assert_int_equal(g_flight_gens, 0);
+    assert_string_equal(g_flight_titles, "a");
+    /* the check brought the change, confirmed as of its start */
+    assert_string_equal(titles(s, UA, 1000 + RECHK + 20, buf, sizeof buf), "a from elsewhere");
+    /* past 2 x the window, or after a local invalidation: the acquire checks itself */
+    for (int inval = 0; inval < 2; inval++) {
+        int64_t t = 1000 + RECHK / 2 + (inval + 1) * 3 * RECHK;
+        assert_string_equal(titles(s, UA, t, buf, sizeof buf), "a from elsewhere");
+        F.on_gen = acquire_during_check;
+        g_flight_invalidate = inval == 1;
+        g_flight_now = inval ? t + RECHK + 10 : t + 2 * RECHK;
+        assert_int_equal(ai_tsets_confirm_due(s, NULL, t + RECHK / 2, RECHK / 4), 1);
+        assert_int_equal(g_flight_gens, 1);
+    }
+    g_flight_invalidate = false;
+    ai_tsets_free(s);
+}
+
 static void test_log_gaps_load_anew(void **state)
 {
     (void)state;
@@ -523,6 +610,8 @@ int main(void)
         cmocka_unit_test_setup(test_set_strings_and_keywords, setup),
         cmocka_unit_test_setup(test_hit_then_local_change, setup),
         cmocka_unit_test_setup(test_other_replica_within_recheck, setup),
+        cmocka_unit_test_setup(test_confirm_ahead_of_need, setup),
+        cmocka_unit_test_setup(test_check_in_flight_does_not_hold_requests, setup),
         cmocka_unit_test_setup(test_log_gaps_load_anew, setup),
         cmocka_unit_test_setup(test_cut_set_losing_a_task_loads_anew, setup),
         cmocka_unit_test_setup(test_invalidation_racing_a_refresh, setup),
