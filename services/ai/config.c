@@ -12,7 +12,7 @@
 #define TM_MIGRATIONS_DIR "migrations"
 #endif
 
-#define NVARS 30
+#define NVARS 31
 #define W_MAX 100.0
 
 static void table_llm(ai_config_t *c, tm_config_var_t *v)
@@ -101,6 +101,13 @@ static void table_ai(ai_config_t *c, tm_config_var_t *v)
          .target = &c->consumer,
          .defval = "ai",
          .help = "durable consumer name on TM_EVENTS"},
+        {.name = "TM_AI_PROCESSED_RETENTION",
+         .type = TM_CFG_DURATION_MS,
+         .target = &c->processed_keep_ms,
+         .defval = "720h",
+         .min = 3600000,
+         .max = (int64_t)8760 * 3600000,
+         .help = "applied event ids kept for idempotency (older ones pruned hourly)"},
         {.name = "TM_AI_MAX_TASKS",
          .type = TM_CFG_INT,
          .target = &c->max_tasks,

@@ -20,6 +20,7 @@ typedef struct {
     int64_t drain_timeout_ms;    /* TM_DRAIN_TIMEOUT */
     char *migrations_dir;        /* TM_MIGRATIONS_DIR */
     char *consumer;              /* TM_AI_CONSUMER: durable consumer name on TM_EVENTS */
+    int64_t processed_keep_ms;   /* TM_AI_PROCESSED_RETENTION: processed_events kept */
     int64_t max_tasks;           /* TM_AI_MAX_TASKS: a user's tasks answers consider */
     int64_t taskset_bytes;       /* TM_AI_TASKSET_BYTES: in-memory task sets (tsets.h) */
     int64_t cache_ttl_ms;        /* TM_AI_CACHE_TTL */

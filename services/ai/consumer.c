@@ -4,6 +4,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,11 @@
 #define EVENTS_SUBJECTS "tm.v1.evt.>"
 _Static_assert(FETCH_BATCH < AI_CHANGE_RING, "a batch's changes of a user must fit the ring");
 
+/* processed_events retention: rows per DELETE (one between two fetches) and the pause once
+ * a DELETE found fewer (nothing more is due before then). */
+#define PRUNE_BATCH       1000
+#define PRUNE_INTERVAL_MS 3600000
+
 struct ai_consumer {
     pthread_t thread;
     atomic_bool stop;
@@ -38,9 +44,11 @@ struct ai_consumer {
     jsCtx *js;
     natsSubscription *sub;
     tm_pg_t *pg;
-    tm_counter_t *applied, *bad, *retried;
+    tm_counter_t *applied, *bad, *retried, *pruned;
     tm_gauge_t *lag;
     int64_t lag_at_ms;
+    int64_t processed_keep_ms; /* TM_AI_PROCESSED_RETENTION */
+    int64_t prune_due_ms;      /* 0 at start: the first batch right away */
 };
 
 #define LAG_REFRESH_MS 3000
@@ -278,6 +286,28 @@ static bool fetch_once(ai_consumer_t *c)
     return ok;
 }
 
+/* One bounded DELETE of processed_events rows past the retention, when one is due: a full
+ * batch leaves the next due at once (next loop turn, after a fetch), a short one means
+ * nothing more is due for an hour. Replicas may prune at the same time: a row is deleted
+ * once, the other DELETE skips it. */
+static void prune_processed(ai_consumer_t *c)
+{
+    int64_t now = tm_now_ms();
+    if (now < c->prune_due_ms)
+        return;
+    char keep[24], batch[16];
+    snprintf(keep, sizeof keep, "%lld", (long long)c->processed_keep_ms);
+    snprintf(batch, sizeof batch, "%d", PRUNE_BATCH);
+    PGresult *r = NULL;
+    int rc = tm_pg_exec(c->pg, "proj_prune_seen", 2, (const char *[]){keep, batch}, &r, NULL);
+    long rows = rc == TM_OK ? strtol(PQcmdTuples(r), NULL, 10) : 0;
+    PQclear(r);
+    if (rc != TM_OK)
+        TM_WARN("consumer: processed_events prune failed: %s", tm_strerror(rc));
+    tm_counter_add(c->pruned, (uint64_t)(rows > 0 ? rows : 0));
+    c->prune_due_ms = rc == TM_OK && rows >= PRUNE_BATCH ? now : now + PRUNE_INTERVAL_MS;
+}
+
 static void *consumer_main(void *arg)
 {
     ai_consumer_t *c = arg;
@@ -295,14 +325,16 @@ static void *consumer_main(void *arg)
         }
         backoff = 250;
         refresh_lag(c);
+        prune_processed(c);
     }
     return NULL;
 }
 
 ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo, const char *durable,
-                                 ai_cache_t *cache)
+                                 int64_t processed_keep_ms, ai_cache_t *cache)
 {
     ai_consumer_t *c = tm_xcalloc(1, sizeof *c);
+    c->processed_keep_ms = processed_keep_ms;
     c->nats_url = tm_xstrdup(nats_url);
     c->pg_conninfo = tm_xstrdup(pg_conninfo);
     c->durable = tm_xstrdup(durable);
@@ -316,6 +348,9 @@ ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo, 
                                     "result=\"retried\"");
     c->lag =
         tm_metrics_gauge("tm_ai_consumer_lag", "events not yet delivered to the consumer", NULL);
+    c->pruned =
+        tm_metrics_counter("tm_ai_processed_pruned_total",
+                           "processed_events rows past TM_AI_PROCESSED_RETENTION deleted", NULL);
     if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
         TM_ERROR("consumer: cannot start thread");
         tm_pg_free(c->pg);

@@ -12,16 +12,20 @@
 #ifndef AI_CONSUMER_H
 #define AI_CONSUMER_H
 
+#include <stdint.h>
+
 #include "cache.h"
 #include "tm_error.h"
 
 typedef struct ai_consumer ai_consumer_t;
 
 /* Start the thread. Strings are copied; cache is borrowed (outlives the consumer).
+ * processed_keep_ms: processed_events rows older than this are deleted, at start and hourly,
+ * in batches between fetches (tm_ai_processed_pruned_total).
  * Returns NULL after logging why (only on thread creation failure: connection problems
  * are retried inside the thread). */
 ai_consumer_t *ai_consumer_start(const char *nats_url, const char *pg_conninfo, const char *durable,
-                                 ai_cache_t *cache);
+                                 int64_t processed_keep_ms, ai_cache_t *cache);
 /* Stop and join (at most one fetch wait, ~1 s). NULL ok. */
 void ai_consumer_stop(ai_consumer_t *c);
 

@@ -104,8 +104,8 @@ int main(int argc, char **argv)
             ? ai_tsets_confirmer_start(app.tsets, confirm_pg, AI_CACHE_RECHECK_MS / 8)
             : NULL;
     if (svc) {
-        ai_consumer_t *consumer =
-            ai_consumer_start(cfg.nats_url, cfg.pg_url, cfg.consumer, app.cache);
+        ai_consumer_t *consumer = ai_consumer_start(cfg.nats_url, cfg.pg_url, cfg.consumer,
+                                                    cfg.processed_keep_ms, app.cache);
         if (consumer)
             tm_lifecycle_wait();
         ai_consumer_stop(consumer);

@@ -36,6 +36,11 @@ enum {
 };
 
 const tm_pg_stmt_t ai_projection_stmts[] = {
+    /* the consumer's retention of processed_events (migration 006): one bounded batch */
+    {"proj_prune_seen",
+     "DELETE FROM processed_events WHERE event_id IN (SELECT event_id FROM processed_events "
+     "WHERE processed_at < now() - $1::bigint * interval '1 millisecond' LIMIT $2::int)",
+     2},
     {"proj_seen",
      "INSERT INTO processed_events (event_id) VALUES ($1) "
      "ON CONFLICT DO NOTHING RETURNING 1",

@@ -728,6 +728,42 @@ static void expect_llm(const char *ctx)
     json_decref(r);
 }
 
+/* processed_events keeps applied event ids for TM_AI_PROCESSED_RETENTION (30 days by
+ * default): a tm-ai that starts deletes the older ones (migration 006, consumer.c) and keeps
+ * the rest. */
+static void test_processed_events_pruned(void **state)
+{
+    (void)state;
+    char n[64];
+    query1("WITH i AS (INSERT INTO ai.processed_events (event_id, processed_at) SELECT "
+           "('00000000-0000-4000-8000-' || lpad(k::text, 12, '0'))::uuid, now() - "
+           "CASE WHEN k <= 3 THEN interval '40 days' ELSE interval '29 days' END "
+           "FROM generate_series(1, 5) k RETURNING 1) SELECT count(*) FROM i",
+           n, sizeof n);
+    assert_string_equal(n, "5");
+    assert_true(itest_exited_clean(itest_stop(&g_ai)));
+    start_ai(NULL);
+    const char *left = "SELECT count(*) FROM ai.processed_events WHERE event_id::text LIKE "
+                       "'00000000-0000-4000-8000-%'";
+    for (int i = 0; i < 100; i++) {
+        query1(left, n, sizeof n);
+        if (strcmp(n, "2") == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_string_equal(n, "2"); /* the three 40-day-old ids gone, the 29-day-old ones kept */
+    static char m[1 << 18];
+    assert_int_equal(itest_http(ADMIN_PORT, "GET", "/metrics", m, sizeof m), 200);
+    const char *p = strstr(m, "\ntm_ai_processed_pruned_total ");
+    assert_non_null(p);
+    assert_true(atol(p + strlen("\ntm_ai_processed_pruned_total ")) >= 3);
+    /* the real events applied so far stay */
+    query1("SELECT count(*) > 0 FROM ai.processed_events WHERE processed_at > now() - "
+           "interval '1 day'",
+           n, sizeof n);
+    assert_string_equal(n, "t");
+}
+
 static void start_llm_mode(void)
 {
     assert_true(itest_exited_clean(itest_stop(&g_ai)));
@@ -865,6 +901,7 @@ int main(void)
         cmocka_unit_test(test_insights_cache),
         cmocka_unit_test(test_recommend),
         cmocka_unit_test(test_suggest_accept_reject),
+        cmocka_unit_test(test_processed_events_pruned),
         cmocka_unit_test(test_llm_valid),
         cmocka_unit_test(test_llm_fallbacks),
         cmocka_unit_test(test_llm_breaker),
