@@ -36,6 +36,7 @@ typedef struct {
     int64_t ws_max_message;      /* bytes of one client message (1009 beyond) */
     int64_t ws_send_queue_bytes; /* per connection (1013 beyond) */
     int64_t ws_idle_timeout_ms;  /* pings every half of it */
+    int64_t ws_flush_sockets;    /* sockets written per loop pass (ws_local_flush) */
     int64_t ws_ops_per_sec;      /* client ops; burst twice that */
     /* response cache and rate limits (per gateway replica; cache_http.c, gw_limits.c) */
     int64_t cache_bytes; /* 0 disables the cache */

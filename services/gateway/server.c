@@ -158,6 +158,8 @@ static void *thread_main(void *arg)
     gw_thread_t *t = arg;
     while (!atomic_load(&t->stop)) {
         h2o_evloop_run(t->ctx.loop, INT32_MAX);
+        if (t->ws != NULL)
+            ws_local_after_pass(t->ws);
         if (atomic_load(&t->close_listener)) {
             close_listener(t);
             atomic_store(&t->listener_closed, true);

@@ -300,10 +300,14 @@ static void flush(ws_conn_t *c)
 
 void ws_local_flush(ws_local_t *l)
 {
+    uint32_t budget = (uint32_t)l->thread->server->cfg->ws_flush_sockets;
     if (h2o_timeout_is_linked(&l->flush_entry))
         h2o_timeout_unlink(&l->flush_entry);
-    while (!h2o_linklist_is_empty(&l->flushq))
+    while (!h2o_linklist_is_empty(&l->flushq) && budget-- > 0)
         flush(H2O_STRUCT_FROM_MEMBER(ws_conn_t, flush_link, l->flushq.next));
+    l->flush_more = !h2o_linklist_is_empty(&l->flushq);
+    if (l->flush_more)
+        tm_counter_add(ws_metrics.flush_deferred, 1);
 }
 
 /* Write at the end of this loop pass, with whatever else is queued for c by then. A write

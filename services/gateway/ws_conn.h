@@ -126,9 +126,13 @@ void ws_conn_deliver_all(ws_local_t *l, const ws_delivery_t *d);
 /* Timer callbacks (ws_hub.c sets up the timeouts). */
 void ws_conn_on_tick(h2o_timeout_entry_t *entry);
 
-/* Write what every socket of l queued since the last flush (one write per socket).
- * ws_hub.c calls it after each batch of deliveries; a zero-delay timer calls it at the end
- * of any loop pass that queued frames. */
+/* Write what the sockets of l queued since their last flush (one write per socket), at
+ * most TM_WS_FLUSH_SOCKETS of them, oldest first; the rest wait for the next loop pass
+ * (ws_local_after_pass), which reads the loop's input first: a broadcast to 10,000 sockets
+ * (~120 ms of writes) neither holds HTTP requests and NATS replies of the same loop for
+ * its whole length, nor the next broadcast, whose frames then join the ones still queued
+ * (one write for both). ws_hub.c calls it after each batch of deliveries; a zero-delay
+ * timer calls it at the end of any loop pass that queued frames. */
 void ws_local_flush(ws_local_t *l);
 
 /* Add a room subscription to c's list (TM_ERR_LIMIT at WS_MAX_ROOMS). */

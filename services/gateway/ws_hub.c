@@ -60,6 +60,10 @@ static void metrics_init(void)
     ws_metrics.writes = tm_metrics_counter(
         "tm_ws_writes_total",
         "system calls that wrote WebSocket frames (several frames each under load)", "");
+    ws_metrics.flush_deferred = tm_metrics_counter(
+        "tm_ws_flush_deferred_total",
+        "loop passes that wrote TM_WS_FLUSH_SOCKETS sockets and left the rest for the next pass",
+        "");
     ws_metrics.dropped_slow = tm_metrics_counter(
         "tm_ws_dropped_slow_total", "WebSockets closed because their send queue was full", "");
     for (size_t i = 0; i < NCODES; i++) {
@@ -377,6 +381,16 @@ static void on_deliveries(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
         free(d);
     }
     ws_local_flush(l); /* one write per socket for the whole batch */
+}
+
+void ws_local_after_pass(ws_local_t *l)
+{
+    if (!l->flush_more)
+        return;
+    l->flush_more = false;
+    /* linked outside h2o_timeout_run: it runs in the next pass, after that pass's I/O */
+    if (!h2o_timeout_is_linked(&l->flush_entry) && !h2o_linklist_is_empty(&l->flushq))
+        h2o_timeout_link(l->thread->ctx.loop, &l->flush_timer, &l->flush_entry);
 }
 
 static void on_flush_timer(h2o_timeout_entry_t *entry)
