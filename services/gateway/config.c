@@ -58,7 +58,7 @@ static const tm_config_var_t vars[] = {
      NULL, "largest client WebSocket message (close 1009 beyond)"},
     {"TM_WS_SEND_QUEUE_BYTES", TM_CFG_BYTES, &g_cfg.ws_send_queue_bytes, "256KiB", 4096, 1073741824,
      false, false, NULL, "unsent bytes per WebSocket (close 1013 beyond)"},
-    {"TM_WS_FLUSH_SOCKETS", TM_CFG_INT, &g_cfg.ws_flush_sockets, "512", 1, 1000000, false, false,
+    {"TM_WS_FLUSH_SOCKETS", TM_CFG_INT, &g_cfg.ws_flush_sockets, "128", 1, 1000000, false, false,
      NULL, "WebSockets written per loop pass; the loop reads its input before writing the rest"},
     {"TM_WS_IDLE_TIMEOUT", TM_CFG_DURATION_MS, &g_cfg.ws_idle_timeout_ms, "60s", 1000, 3600000,
      false, false, NULL, "close a silent WebSocket after this; pings at half of it"},
