@@ -15,6 +15,9 @@
 # BENCH_BURST=B sends B at once instead, so that deliveries reach the server faster than
 # it writes one broadcast (its writes per delivery then show whether it coalesces).
 # BENCH_SERVER_CPUS pins every server (taskset), e.g. 0; unset: not pinned.
+# BENCH_HTTP_PROBE=1: during the tm-gateway run, probe.mjs GETs /healthz on it every 10 ms
+# and prints a second JSON line, the latency of the probes sent while the broadcast frames
+# went out (HTTP waiting behind the fan-out on the same loop thread).
 # The client spreads its sockets over BENCH_SOURCES source addresses (127.0.0.2, .3, ...)
 # so that 10,000+ connections never run short of ephemeral ports.
 # Results: one JSON line per server on stdout (fanout.mjs documents the fields).
@@ -108,8 +111,17 @@ for target in $TARGETS; do
   if [ "$target" = taskmesh ]; then
     start_gateway
     setup_user
+    PROBE_PID=
+    if [ "${BENCH_HTTP_PROBE:-0}" = 1 ]; then
+      node probe.mjs --port "$PORT" --admin "$ADMIN" --frames $((CONNS * MESSAGES)) &
+      PROBE_PID=$!
+    fi
     out=$(fanout taskmesh "$URL" --token "$TOKEN" --room "workspace:$WS_ID" --metrics "http://127.0.0.1:$ADMIN/metrics")
     echo "${out%\}},\"dropped_slow_1013\":$(dropped_slow)}"
+    if [ -n "$PROBE_PID" ]; then
+      kill -TERM "$PROBE_PID"
+      wait "$PROBE_PID" || true
+    fi
   else
     "${PIN[@]}" node servers.mjs "$target" "$REF_PORT" >>"$LOG" 2>&1 &
     SERVER_PID=$!
