@@ -71,7 +71,7 @@ typedef struct ws_local {
     h2o_linklist_t flushq;     /* ws_conn_t.flush_link: frames queued, not yet written */
     h2o_timeout_t flush_timer; /* 0 ms: runs at the end of the loop pass that queued */
     h2o_timeout_entry_t flush_entry;
-    bool flush_more;           /* flushq left for the next pass (ws_local_after_pass) */
+    bool flush_more; /* flushq left for the next pass (ws_local_after_pass) */
     h2o_timeout_t heartbeat;
     h2o_timeout_entry_t heartbeat_entry;
     h2o_linklist_t retryq;     /* ws_sub_t.retry_link: resumes waiting WS_RESUME_RETRY_MS */
@@ -85,7 +85,7 @@ typedef struct ws_local {
 typedef struct {
     tm_gauge_t *connections;
     tm_counter_t *sent;
-    tm_counter_t *writes; /* system calls that wrote frames (sent / writes: coalescing) */
+    tm_counter_t *writes;         /* system calls that wrote frames (sent / writes: coalescing) */
     tm_counter_t *flush_deferred; /* flushes that left sockets for the next loop pass */
     tm_counter_t *dropped_slow;
     tm_counter_t *closed_other;
