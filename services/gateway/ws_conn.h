@@ -5,7 +5,8 @@
  * socket holds no read buffer) and written from a bounded queue of ws_shared_frame_t
  * references (a broadcast is encoded once and shared). Writes are coalesced: a frame
  * queued on an idle socket is not written at once but at the end of the loop pass
- * (ws_local_flush), so every frame queued for one socket in the same pass (a batch of
+ * (ws_local_flush; a later pass when more than TM_WS_FLUSH_SOCKETS sockets wait), so
+ * every frame queued for one socket by then (a batch of
  * deliveries, a resume's replay) leaves in one system call (sendmsg; what the socket does
  * not take goes to h2o's writev when it is writable), and frames queued while a write is
  * in progress leave together when it completes: at most one write per message, fewer
