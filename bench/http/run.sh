@@ -13,13 +13,20 @@
 #      list (50 items, filtered), create, PATCH at 32 connections, cache off; GET task by id
 #      also at a fixed BENCH_RATE_GET req/s (open loop) over 32 connections
 #   5. slowloris (slowhttptest, 300 connections) while /healthz p99 is measured
+#   6. where a create's CPU goes (issue #4's create target): creates over 16 workspaces at 32
+#      connections, CPU per create by process and by Postgres role, first with every daemon
+#      running, then with tm-realtime and tm-ai paused (SIGSTOP to the pids in
+#      $BENCH_STATE/pids; their events wait in JetStream and are consumed after SIGCONT): the
+#      create path alone (gateway, tm-task, its statement and relay, nats-server). Waits for
+#      both consumers to have nothing pending (BENCH_NATS_MON, default :18222) before each run.
+#      Not part of the default run.
 # Prints one markdown table row per measurement (also appended to $BENCH_OUT). BENCH_CPU=1
 # also prints each process's CPU time per request (utime + stime from /proc, by name).
 # wrk is closed-loop (each connection waits for its reply: mean latency = connections / rate);
 # the open-loop rows come from paced.c (built here with cc), which sends at a fixed rate and
 # times each request from when it was due, after BENCH_PACED_WARMUP s (default 2) of warm-up.
 # See README.md in this folder.
-# Usage: bench/http/run.sh [1 2 3 4 5]   (default: all)
+# Usage: bench/http/run.sh [1 2 3 4 5 6]   (default: 1-5)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
@@ -40,9 +47,15 @@ PWARM=${BENCH_PACED_WARMUP:-2}
 TMP=$(mktemp -d)
 BASE="http://127.0.0.1:$PORT"
 GW_PID=
+PAUSED=()
+NATS_MON=${BENCH_NATS_MON:-http://127.0.0.1:18222}
 export BENCH_PASSWORD=correct-horse-battery-9
 
-cleanup() { [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null; rm -rf "$TMP"; }
+cleanup() {
+  [ ${#PAUSED[@]} -gt 0 ] && kill -CONT "${PAUSED[@]}" 2>/dev/null
+  [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 cc -O2 -Wall -Wextra -Werror -o "$TMP/paced" paced.c
 
@@ -140,14 +153,62 @@ SELECT gen_random_uuid(), '$BENCH_WS', 'seeded task ' || g, 'seeded for bench/ht
        (ARRAY['todo','in_progress','done'])[1 + g % 3], 1 + g % 4, ARRAY['l' || (g % 10)],
        '$USER_ID', now() - g * interval '1 second', now()
 FROM generate_series(1, 100000) AS g;
-ANALYZE task.tasks;
 SQL
+  # VACUUM now rather than autovacuum during the runs (100k inserts cross its insert
+  # threshold: it would scan the table and indexes beside the GET and list runs)
+  psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" -c "VACUUM (ANALYZE) task.tasks"
   psql -X -At "$PG_URL" -c "SELECT id FROM task.tasks WHERE workspace_id = '$BENCH_WS' ORDER BY random() LIMIT 20000" >"$TMP/ids"
   export BENCH_IDS=$TMP/ids
   echo "seeded: $(psql -X -At "$PG_URL" -c "SELECT count(*) FROM task.tasks") tasks in task.tasks" >&2
 }
 
 header() { printf '\n| %s | req/s | p50 ms | p99 ms | errors | note |\n|---|---|---|---|---|---|\n' "$1" | tee -a "$OUT"; }
+
+# Postgres CPU ticks by pid, labelled by role: "ROLE:PID ticks" lines (backends: their user;
+# the auxiliary processes: their backend_type, e.g. walwriter, checkpointer).
+pg_role_snapshot() {
+  psql -X -At -F' ' "$PG_URL" -c "SELECT pid, coalesce(usename::text, replace(backend_type, ' ', '_'))
+    FROM pg_stat_activity" | while read -r pid role; do
+    awk -v k="$role:$pid" '{ print k, $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
+  done | sort
+}
+# Messages pending (not delivered or not acknowledged) for every consumer of TM_EVENTS.
+events_pending() {
+  curl -fs "$NATS_MON/jsz?consumers=true" | python3 -c '
+import json, sys
+n = 0
+for a in json.load(sys.stdin).get("account_details", []):
+    for s in a.get("stream_detail", []):
+        for c in s.get("consumer_detail") or []:
+            n += c["num_pending"] + c["num_ack_pending"]
+print(n)'
+}
+wait_consumers() { # up to 300 s; prints how long it took
+  local t0=$SECONDS n
+  while n=$(events_pending) && [ "$n" -gt 0 ] && [ $((SECONDS - t0)) -lt 300 ]; do sleep 1; done
+  echo "    consumers: ${n:-?} events pending after $((SECONDS - t0)) s of waiting" >&2
+}
+# create_split NAME [pause] : creates over BENCH_WS_LIST; the note is the CPU per create by
+# process (nats, task, gw, rt, ai) and by Postgres role, all in us.
+create_split() {
+  local name=$1 hz reqs
+  wait_consumers
+  if [ "${2:-}" = pause ]; then
+    PAUSED=("$(cat "$STATE/pids/realtime.pid")" "$(cat "$STATE/pids/ai.pid")")
+    kill -STOP "${PAUSED[@]}"
+  fi
+  pg_role_snapshot >"$TMP/$name.pg0"
+  BENCH_CPU=1 run_wrk "$name" 32 -H "$AUTH" -s create_spread.lua "$BASE" 2>"$TMP/$name.cpu"
+  pg_role_snapshot >"$TMP/$name.pg1"
+  if [ ${#PAUSED[@]} -gt 0 ]; then kill -CONT "${PAUSED[@]}"; PAUSED=(); fi
+  hz=$(getconf CLK_TCK)
+  reqs=$(awk '/requests in/ { print $1 }' "$TMP/$name.txt")
+  join "$TMP/$name.pg0" "$TMP/$name.pg1" | awk -v r="${reqs:-0}" -v hz="$hz" '
+    { split($1, k, ":"); t[k[1]] += ($3 - $2) * 1e6 / hz }
+    END { for (n in t) if (r > 0 && t[n] / r >= 0.5) printf " %s=%.0f", n, t[n] / r }' >"$TMP/$name.roles"
+  sed 's/^ *cpu us\/req://' "$TMP/$name.cpu" | tr -d '\n' >"$TMP/$name.procs"
+  echo "cpu us/create:$(cat "$TMP/$name.procs"); Postgres by role:$(cat "$TMP/$name.roles")" >"$TMP/$name.note"
+}
 
 SCEN=${*:-1 2 3 4 5}
 echo "# bench/http $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) nproc=$(nproc) server cpus=$SCPU client cpus=$CCPU duration=$D load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT"
@@ -193,6 +254,17 @@ for s in $SCEN; do
     run_wrk create16 32 -H "$AUTH" -s create_spread.lua "$BASE"
     row "POST /api/v1/tasks (16 workspaces, round robin)" create16 "target >= 2000 req/s"
     run_wrk patch 32 -H "$AUTH" -s patch.lua "$BASE"; row "PATCH /api/v1/tasks/{id}" patch ""
+    start_gw
+    ;;
+  6)
+    start_gw TM_CACHE_BYTES=0
+    header "6. POST /api/v1/tasks over 16 workspaces (32 conn): where the CPU goes"
+    BENCH_WS_LIST=$(more_workspaces 16); export BENCH_WS_LIST
+    create_split create6
+    row "every daemon running" create6 "$(cat "$TMP/create6.note")"
+    create_split create6p pause
+    row "tm-realtime and tm-ai paused" create6p "$(cat "$TMP/create6p.note")"
+    wait_consumers
     start_gw
     ;;
   5)
