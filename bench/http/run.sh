@@ -78,21 +78,31 @@ cpu_snapshot() {
     awk -v n="$(tr -d '\0' <"/proc/$p/comm" 2>/dev/null)" '{ print n, $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true
   done | awk '{ t[$1] += $2 } END { for (n in t) print n, t[n] }' | sort
 }
-# With BENCH_CPU=1: server CPU per request of each process name during a wrk run (stderr).
-cpu_per_request() { # NAME (after run_wrk or run_paced) -> "  cpu us/req: name=N ..."
-  local reqs hz
+# The machine's steal ticks and all its ticks (/proc/stat): time the hypervisor gave to others.
+steal_snapshot() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat; }
+# cpu_mark NAME 0|1: the snapshots before (0) and after (1) a run
+cpu_mark() {
+  cpu_snapshot >"$TMP/$1.cpu$2"
+  steal_snapshot >"$TMP/$1.st$2"
+}
+# With BENCH_CPU=1: server CPU per request of each process name during a wrk run, and the
+# machine's steal time in it (a run with steal measured a machine that was not all ours).
+cpu_per_request() { # NAME (after run_wrk or run_paced) -> "  cpu us/req: name=N ... steal=N%"
+  local reqs hz steal
   reqs=$(awk '/requests in/ { print $1 } /^paced: rate=/ { sub(/.*total=/, ""); print $1 }' "$TMP/$1.txt")
   hz=$(getconf CLK_TCK)
-  join "$TMP/$1.cpu0" "$TMP/$1.cpu1" | awk -v r="${reqs:-0}" -v hz="$hz" '
+  steal=$(cat "$TMP/$1.st0" "$TMP/$1.st1" | awk 'NR == 1 { s = $1; t = $2 } NR == 2 {
+    printf "%.1f", ($2 > t) ? 100 * ($1 - s) / ($2 - t) : 0 }')
+  join "$TMP/$1.cpu0" "$TMP/$1.cpu1" | awk -v r="${reqs:-0}" -v hz="$hz" -v st="$steal" '
     { d = ($3 - $2) * 1e6 / hz; if (r > 0) { line = line sprintf(" %s=%.0f", $1, d / r); sum += d / r } }
-    END { printf "    cpu us/req:%s total=%.0f\n", line, sum }' >&2
+    END { printf "    cpu us/req:%s total=%.0f steal=%s%%\n", line, sum, st }' >&2
 }
 # wrk NAME CONNS ARGS... -> "rps p50_ms p99_ms errors" in $TMP/NAME
 run_wrk() {
   local name=$1 c=$2; shift 2
-  [ "${BENCH_CPU:-0}" = 1 ] && cpu_snapshot >"$TMP/$name.cpu0"
+  [ "${BENCH_CPU:-0}" = 1 ] && cpu_mark "$name" 0
   taskset -c "$CCPU" wrk -t2 -c"$c" -d"$D" --latency "$@" >"$TMP/$name.txt" 2>&1 || true
-  [ "${BENCH_CPU:-0}" = 1 ] && { cpu_snapshot >"$TMP/$name.cpu1"; cpu_per_request "$name"; }
+  [ "${BENCH_CPU:-0}" = 1 ] && { cpu_mark "$name" 1; cpu_per_request "$name"; }
   awk -v name="$name" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec/ { rps = $2 }
@@ -104,9 +114,9 @@ run_wrk() {
 # "offered R/s, p99.9 N ms, late N" in $TMP/NAME.note
 run_paced() {
   local name=$1 c=$2 rate=$3; shift 3
-  [ "${BENCH_CPU:-0}" = 1 ] && cpu_snapshot >"$TMP/$name.cpu0"
+  [ "${BENCH_CPU:-0}" = 1 ] && cpu_mark "$name" 0
   taskset -c "$CCPU" "$TMP/paced" -c "$c" -R "$rate" -d "$D" -w "$PWARM" "$@" >"$TMP/$name.txt" 2>&1 || true
-  [ "${BENCH_CPU:-0}" = 1 ] && { cpu_snapshot >"$TMP/$name.cpu1"; cpu_per_request "$name"; }
+  [ "${BENCH_CPU:-0}" = 1 ] && { cpu_mark "$name" 1; cpu_per_request "$name"; }
   sed -n '2,5s/^/    /p' "$TMP/$name.txt" >&2
   awk -v out="$TMP/$name" -v note="$TMP/$name.note" '/^paced: rate=/ {
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
