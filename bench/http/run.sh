@@ -21,7 +21,8 @@
 #      both consumers to have nothing pending (BENCH_NATS_MON, default :18222) before each run.
 #      Not part of the default run.
 # Prints one markdown table row per measurement (also appended to $BENCH_OUT). BENCH_CPU=1
-# also prints each process's CPU time per request (utime + stime from /proc, by name).
+# also prints each process's CPU time per request (utime + stime from /proc, by name) and the
+# machine's steal time during the run (/proc/stat: CPU the hypervisor gave to other guests).
 # wrk is closed-loop (each connection waits for its reply: mean latency = connections / rate);
 # the open-loop rows come from paced.c (built here with cc), which sends at a fixed rate and
 # times each request from when it was due, after BENCH_PACED_WARMUP s (default 2) of warm-up.
