@@ -116,7 +116,11 @@ run_wrk() {
 run_paced() {
   local name=$1 c=$2 rate=$3; shift 3
   [ "${BENCH_CPU:-0}" = 1 ] && cpu_mark "$name" 0
-  taskset -c "$CCPU" "$TMP/paced" -c "$c" -R "$rate" -d "$D" -w "$PWARM" "$@" >"$TMP/$name.txt" 2>&1 || true
+  local slow=()
+  # BENCH_PACED_SLOW_MS=N: every request of N ms or more, with its times, to BENCH_PACED_SLOW_LOG.NAME
+  [ -n "${BENCH_PACED_SLOW_MS:-}" ] &&
+    slow=(-S "$BENCH_PACED_SLOW_MS" -L "${BENCH_PACED_SLOW_LOG:-/tmp/tm-bench-slow}.$name")
+  taskset -c "$CCPU" "$TMP/paced" -c "$c" -R "$rate" -d "$D" -w "$PWARM" "${slow[@]}" "$@" >"$TMP/$name.txt" 2>&1 || true
   [ "${BENCH_CPU:-0}" = 1 ] && { cpu_mark "$name" 1; cpu_per_request "$name"; }
   sed -n '2,5s/^/    /p' "$TMP/$name.txt" >&2
   awk -v out="$TMP/$name" -v note="$TMP/$name.note" '/^paced: rate=/ {
